@@ -1,0 +1,171 @@
+"""The interfaces the pipeline talks to. Every backend implements one of these.
+
+All I/O-facing methods are async. Constructors only store settings; models and clients are opened in
+``start()`` (or on first use) and released in ``close()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from ragserve.core.types import Chunk, Citation, Document, Hit, MetadataFilter
+
+Vectors = npt.NDArray[np.float32]
+EmbedKind = Literal["query", "passage"]
+
+
+@runtime_checkable
+class Parser(Protocol):
+    """Turns the bytes of one file into Documents.
+
+    ``media_types`` lists what it accepts. A file it cannot read raises ``InvalidDocument`` naming the
+    file and the reason; callers go on with the other files.
+    """
+
+    media_types: tuple[str, ...]
+
+    def parse(self, data: bytes, source: str, media_type: str) -> list[Document]:
+        """Parse ``data`` (the content of ``source``)."""
+        ...
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """Counts and locates model tokens, so chunks fit the embedder's window."""
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character span of every token of every text (no special tokens)."""
+        ...
+
+
+class Embedder(ABC):
+    """Embeds texts into L2-normalised float32 vectors.
+
+    Subclasses implement ``embed_batch`` only; batching by length and the query/passage helpers are
+    built on it. ``kind`` lets models that want different prefixes for queries and passages (e5-style)
+    tell them apart.
+    """
+
+    name: str = "embedder"
+    dimension: int = 0
+    max_tokens: int = 256
+    batch_size: int = 32
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Load the model (idempotent)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the model."""
+
+    @property
+    @abstractmethod
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer that bounds chunk sizes for this model."""
+
+    @abstractmethod
+    async def embed_batch(self, texts: Sequence[str], *, kind: EmbedKind = "passage") -> Vectors:
+        """Embed one batch of texts; returns an ``(len(texts), dimension)`` float32 matrix."""
+
+    async def embed(self, texts: Sequence[str], *, kind: EmbedKind = "passage") -> Vectors:
+        """Embed any number of texts, in batches of similar length (less padding)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for lo in range(0, len(order), self.batch_size):
+            idx = order[lo : lo + self.batch_size]
+            out[idx] = await self.embed_batch([texts[i] for i in idx], kind=kind)
+            await asyncio.sleep(0)  # let queries interleave with a long ingestion
+        return out
+
+    async def embed_query(self, text: str) -> Vectors:
+        """Embed one question; returns a 1-D vector."""
+        return (await self.embed_batch([text], kind="query"))[0]
+
+
+class VectorStore(Protocol):
+    """Stores chunks with their vectors, one namespace per collection.
+
+    Contract (checked by ``ragserve.testing.VectorStoreContract`` against every store):
+
+    - ``upsert`` with an id that exists replaces that chunk and its vector.
+    - ``delete`` of ids that are absent is not an error.
+    - ``search`` returns at most ``k`` hits, best first, scored by cosine similarity (higher is better),
+      restricted to chunks whose metadata satisfies ``where``. An empty collection returns ``[]``.
+    - Operations on a collection that does not exist raise ``CollectionNotFound``, except
+      ``create_collection`` (idempotent) and ``drop_collection`` (absent is not an error).
+    - Vendor errors are raised as ``BackendError`` subclasses.
+    """
+
+    async def start(self) -> None:
+        """Open the client (idempotent)."""
+        ...
+
+    async def close(self) -> None:
+        """Release the client."""
+        ...
+
+    async def create_collection(self, name: str, dimension: int) -> None:
+        """Create the collection if it does not exist."""
+        ...
+
+    async def drop_collection(self, name: str) -> None:
+        """Remove the collection and all it holds."""
+        ...
+
+    async def list_collections(self) -> list[str]:
+        """Names of all collections."""
+        ...
+
+    async def upsert(self, collection: str, chunks: Sequence[Chunk], vectors: Vectors) -> None:
+        """Insert or replace chunks with their vectors (one row of ``vectors`` per chunk)."""
+        ...
+
+    async def delete(self, collection: str, ids: Sequence[str]) -> None:
+        """Delete chunks by id."""
+        ...
+
+    async def get(self, collection: str, ids: Sequence[str]) -> list[Chunk]:
+        """The chunks with these ids that exist, in no particular order."""
+        ...
+
+    async def all_ids(self, collection: str) -> set[str]:
+        """Every chunk id in the collection (for consistency checks and repair)."""
+        ...
+
+    async def count(self, collection: str) -> int:
+        """Number of chunks in the collection."""
+        ...
+
+    async def search(
+        self, collection: str, vectors: Vectors, k: int, where: MetadataFilter | None = None
+    ) -> list[list[Hit]]:
+        """Nearest chunks for each row of ``vectors`` (a batch of queries)."""
+        ...
+
+
+class Generator(Protocol):
+    """Writes the answer to a question from retrieved hits, citing them as [n] (1-based)."""
+
+    mode: str
+
+    async def start(self) -> None:
+        """Open clients (idempotent)."""
+        ...
+
+    async def close(self) -> None:
+        """Release clients."""
+        ...
+
+    async def generate(self, question: str, hits: Sequence[Hit]) -> tuple[str, list[Citation]]:
+        """The answer text and the citations it makes."""
+        ...
+
+
+__all__ = ["EmbedKind", "Embedder", "Generator", "Parser", "Tokenizer", "VectorStore", "Vectors"]

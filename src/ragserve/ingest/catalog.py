@@ -1,0 +1,221 @@
+"""What is indexed: collections, documents (content hash, status, chunk ids) and pending intents.
+
+The catalog is SQLite in the data directory (WAL mode; every change one transaction). It and the
+vector store are kept consistent by a write-ahead intent protocol, so a process killed at any point
+converges on restart (``Ingestor.recover``):
+
+1. ``begin_replace`` records an ``upsert`` intent listing the new chunk ids, then the store is written.
+2. ``commit_replace`` swaps the document's chunk rows, and turns the intent into a ``delete`` intent
+   for the old ids that are gone, in one transaction. Then those ids are deleted from the store.
+3. ``finish`` drops the intent.
+
+On restart, an ``upsert`` intent is rolled back (its ids not committed are deleted from the store) and a
+``delete`` intent is rolled forward (its ids are deleted). Both are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections (
+    name TEXT PRIMARY KEY,
+    embedder TEXT NOT NULL,
+    dimension INTEGER NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    collection TEXT NOT NULL,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    media_type TEXT NOT NULL DEFAULT '',
+    title TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT '',
+    chunk_count INTEGER NOT NULL DEFAULT 0,
+    indexed_at REAL,
+    UNIQUE (collection, source)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY,
+    document_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (document_id);
+CREATE TABLE IF NOT EXISTS intents (
+    document_id TEXT PRIMARY KEY,
+    collection TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('upsert', 'delete')),
+    chunk_ids TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    """One row of the documents table."""
+
+    id: str
+    collection: str
+    source: str
+    content_hash: str
+    media_type: str
+    title: str
+    status: str
+    error: str
+    chunk_count: int
+    indexed_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """Store work that was started and must be finished or undone after a crash."""
+
+    document_id: str
+    collection: str
+    kind: str
+    chunk_ids: list[str]
+
+
+class Catalog:
+    """SQLite catalog; thread-safe (one connection behind a lock, each call short)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # durable against process crashes
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # collections
+    def ensure_collection(self, name: str, embedder: str, dimension: int, description: str = "") -> None:
+        """Register a collection (no-op if it exists)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO collections VALUES (?, ?, ?, ?, ?)", (name, embedder, dimension, description, time.time())
+            )
+
+    def collection(self, name: str) -> tuple[str, int] | None:
+        """(embedder, dimension) of a collection, or None."""
+        rows = self._query("SELECT embedder, dimension FROM collections WHERE name = ?", (name,))
+        return (str(rows[0][0]), int(rows[0][1])) if rows else None  # type: ignore[call-overload]
+
+    def collections(self) -> list[str]:
+        """Names of all collections."""
+        return [str(r[0]) for r in self._query("SELECT name FROM collections ORDER BY name")]
+
+    def drop_collection(self, name: str) -> None:
+        """Forget a collection and its documents."""
+        with self._tx() as db:
+            db.execute("DELETE FROM chunks WHERE document_id IN (SELECT id FROM documents WHERE collection = ?)", (name,))
+            db.execute("DELETE FROM documents WHERE collection = ?", (name,))
+            db.execute("DELETE FROM intents WHERE collection = ?", (name,))
+            db.execute("DELETE FROM collections WHERE name = ?", (name,))
+
+    # documents
+    def document(self, document_id: str) -> DocumentRecord | None:
+        """One document's record."""
+        rows = self._query("SELECT * FROM documents WHERE id = ?", (document_id,))
+        return DocumentRecord(*rows[0]) if rows else None  # type: ignore[arg-type]
+
+    def documents(self, collection: str) -> list[DocumentRecord]:
+        """All documents of a collection, by source."""
+        rows = self._query("SELECT * FROM documents WHERE collection = ? ORDER BY source", (collection,))
+        return [DocumentRecord(*r) for r in rows]  # type: ignore[arg-type]
+
+    def chunk_ids(self, document_id: str) -> list[str]:
+        """Committed chunk ids of a document."""
+        return [str(r[0]) for r in self._query("SELECT id FROM chunks WHERE document_id = ?", (document_id,))]
+
+    def all_chunk_ids(self, collection: str) -> set[str]:
+        """Committed chunk ids of a whole collection."""
+        rows = self._query(
+            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.collection = ?", (collection,)
+        )
+        return {str(r[0]) for r in rows}
+
+    def mark_failed(self, document_id: str, collection: str, source: str, content_hash: str, error: str) -> None:
+        """Record that a document could not be indexed (its previous chunks, if any, stay)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO documents (id, collection, source, content_hash, status, error) VALUES (?, ?, ?, ?, 'failed', ?) "
+                "ON CONFLICT (id) DO UPDATE SET status = 'failed', error = excluded.error",
+                (document_id, collection, source, content_hash, error),
+            )
+
+    # the intent protocol
+    def begin_replace(self, document_id: str, collection: str, new_ids: list[str]) -> None:
+        """Step 1: remember that these chunk ids are about to be written to the store."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO intents VALUES (?, ?, 'upsert', ?)", (document_id, collection, json.dumps(new_ids))
+            )
+
+    def commit_replace(self, record: DocumentRecord, new_ids: list[str]) -> list[str]:
+        """Step 2: make ``new_ids`` the document's chunks; returns the old ids to delete from the store."""
+        with self._tx() as db:
+            old = {str(r[0]) for r in db.execute("SELECT id FROM chunks WHERE document_id = ?", (record.id,))}
+            stale = sorted(old - set(new_ids))
+            db.execute("DELETE FROM chunks WHERE document_id = ?", (record.id,))
+            db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?)", [(cid, record.id) for cid in new_ids])
+            db.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, 'indexed', '', ?, ?)",
+                (record.id, record.collection, record.source, record.content_hash, record.media_type, record.title, len(new_ids), time.time()),
+            )
+            if stale:
+                db.execute(
+                    "INSERT OR REPLACE INTO intents VALUES (?, ?, 'delete', ?)", (record.id, record.collection, json.dumps(stale))
+                )
+            else:
+                db.execute("DELETE FROM intents WHERE document_id = ?", (record.id,))
+        return stale
+
+    def begin_delete(self, document_id: str) -> list[str]:
+        """Forget a document now and leave a ``delete`` intent for its chunks; returns their ids."""
+        with self._tx() as db:
+            row = db.execute("SELECT collection FROM documents WHERE id = ?", (document_id,)).fetchone()
+            if row is None:
+                return []
+            ids = [str(r[0]) for r in db.execute("SELECT id FROM chunks WHERE document_id = ?", (document_id,))]
+            db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+            db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+            db.execute("INSERT OR REPLACE INTO intents VALUES (?, ?, 'delete', ?)", (document_id, row[0], json.dumps(ids)))
+        return ids
+
+    def finish(self, document_id: str) -> None:
+        """Step 3: the store work of this document's intent is done."""
+        with self._tx() as db:
+            db.execute("DELETE FROM intents WHERE document_id = ?", (document_id,))
+
+    def intents(self) -> list[Intent]:
+        """Unfinished intents (after a crash)."""
+        rows = self._query("SELECT document_id, collection, kind, chunk_ids FROM intents")
+        return [Intent(str(r[0]), str(r[1]), str(r[2]), json.loads(str(r[3]))) for r in rows]

@@ -1,0 +1,307 @@
+"""The orchestration: ``Ingestor`` (files → chunks → vectors → store + catalog) and ``RAG`` (question →
+answer with sources). The HTTP server and the CLI are thin front doors onto these two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ragserve.batching import Coalescer
+from ragserve.core.errors import CollectionNotFound, ConfigError, EmptyQuery, InvalidInput, RagError
+from ragserve.core.protocols import Embedder, Generator, Vectors, VectorStore
+from ragserve.core.types import Answer, Chunk, Document, Hit, MetadataFilter
+from ragserve.ingest import parsers
+from ragserve.ingest.catalog import Catalog, DocumentRecord
+from ragserve.ingest.chunking import ChunkingOptions, chunk_document, document_id
+from ragserve.settings import Settings
+
+log = logging.getLogger(__name__)
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+def check_collection_name(name: str) -> str:
+    """Collection names: letters, digits, ``-`` and ``_``, up to 63 characters."""
+    if not COLLECTION_NAME.match(name):
+        raise InvalidInput(
+            f"invalid collection name {name!r}",
+            hint="use 1-63 letters, digits, '-' or '_', starting with a letter or digit",
+        )
+    return name
+
+
+@dataclass
+class IngestReport:
+    """What an ingestion did."""
+
+    files: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+ProgressFn = Callable[[str, IngestReport], None]
+
+
+@dataclass
+class _Parsed:
+    record: DocumentRecord
+    chunks: list[Chunk]
+
+
+def walk(root: Path) -> tuple[list[Path], list[str]]:
+    """Files under ``root`` that ragserve reads, and the ones it skips (by extension), both sorted."""
+    if root.is_file():
+        return [root], []
+    if not root.is_dir():
+        raise InvalidInput(f"{root} does not exist", hint="give the path of a folder or a file to ingest")
+    keep, skip = [], []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        (keep if parsers.is_supported_name(path.name) else skip).append(path)
+    return keep, [p.relative_to(root).as_posix() for p in skip]
+
+
+class Ingestor:
+    """Parses, chunks, embeds and stores documents, keeping catalog and store consistent."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore, catalog: Catalog) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.catalog = catalog
+        c = settings.chunk
+        self.options = ChunkingOptions(c.max_tokens, c.overlap, c.min_tokens)
+
+    async def ensure_collection(self, name: str) -> None:
+        """Create the collection in catalog and store; refuse a model change on an existing one."""
+        check_collection_name(name)
+        await self.embedder.start()
+        known = self.catalog.collection(name)
+        if known is not None and known != (self.embedder.name, self.embedder.dimension):
+            raise ConfigError(
+                f"collection {name!r} was built with {known[0]} ({known[1]} dimensions), not {self.embedder.name}",
+                hint="use the same RAGSERVE_EMBEDDER__MODEL, or ingest into a new collection",
+            )
+        await self.store.create_collection(name, self.embedder.dimension)
+        self.catalog.ensure_collection(name, self.embedder.name, self.embedder.dimension)
+
+    async def recover(self) -> int:
+        """Finish or undo store work that a crash interrupted; returns how many intents were replayed."""
+        intents = self.catalog.intents()
+        for intent in intents:
+            if intent.kind == "upsert":
+                committed = set(self.catalog.chunk_ids(intent.document_id))
+                orphans = [c for c in intent.chunk_ids if c not in committed]
+            else:
+                orphans = intent.chunk_ids
+            try:
+                await self.store.delete(intent.collection, orphans)
+            except CollectionNotFound:
+                pass
+            self.catalog.finish(intent.document_id)
+        if intents:
+            log.info("recovered %d interrupted document writes", len(intents))
+        return len(intents)
+
+    def _prepare(self, data: bytes, source: str, collection: str, media_type: str | None) -> _Parsed | None:
+        """Parse and chunk one file; None if it is unchanged since it was indexed."""
+        digest = hashlib.sha256(data).hexdigest()
+        doc_id = document_id(collection, source)
+        known = self.catalog.document(doc_id)
+        if known is not None and known.content_hash == digest and known.status == "indexed":
+            return None
+        try:
+            docs = parsers.parse(data, source, media_type)
+            chunks = [c for d in docs for c in chunk_document(d, collection, self.embedder.tokenizer, self.options)]
+            if not chunks:
+                raise InvalidInput(f"{source}: no text found", hint="check that the file is not empty")
+        except RagError as exc:
+            self.catalog.mark_failed(doc_id, collection, source, digest, exc.message)
+            raise
+        first: Document = docs[0]
+        record = DocumentRecord(doc_id, collection, source, digest, first.media_type, first.title, "indexed", "", len(chunks), None)
+        return _Parsed(record, chunks)
+
+    async def _store(self, collection: str, batch: list[_Parsed], report: IngestReport) -> None:
+        """Embed the chunks of several documents at once, then write them document by document."""
+        chunks = [c for p in batch for c in p.chunks]
+        vectors = await self.embedder.embed([c.embed_text for c in chunks])
+        offset = 0
+        for parsed in batch:
+            n = len(parsed.chunks)
+            ids = [c.id for c in parsed.chunks]
+            self.catalog.begin_replace(parsed.record.id, collection, ids)
+            await self.store.upsert(collection, parsed.chunks, vectors[offset : offset + n])
+            stale = self.catalog.commit_replace(parsed.record, ids)
+            if stale:
+                await self.store.delete(collection, stale)
+                self.catalog.finish(parsed.record.id)
+            offset += n
+            report.indexed += 1
+            report.chunks += n
+
+    async def ingest_items(
+        self,
+        items: Iterable[tuple[str, Callable[[], bytes]]],
+        collection: str,
+        *,
+        total: int,
+        progress: ProgressFn | None = None,
+        group_chunks: int = 512,
+    ) -> IngestReport:
+        """Ingest (source, read-bytes) pairs; a bad file fails alone, with its reason in the report.
+
+        Parsing runs in a worker thread one group ahead of embedding, so the two overlap.
+        """
+        started = time.perf_counter()
+        await self.ensure_collection(collection)
+        report = IngestReport(files=total)
+        queue: asyncio.Queue[list[_Parsed] | None] = asyncio.Queue(maxsize=2)
+
+        def produce_group(it: Iterable[tuple[str, Callable[[], bytes]]]) -> list[_Parsed] | None:
+            group: list[_Parsed] = []
+            size = 0
+            for source, read in it:
+                try:
+                    parsed = self._prepare(read(), source, collection, None)
+                except (RagError, OSError) as exc:
+                    report.failed.append((source, exc.message if isinstance(exc, RagError) else str(exc)))
+                    continue
+                if parsed is None:
+                    report.unchanged += 1
+                    continue
+                group.append(parsed)
+                size += len(parsed.chunks)
+                if size >= group_chunks:
+                    return group
+            return group or None
+
+        async def producer() -> None:
+            it = iter(items)
+            try:
+                while (group := await asyncio.to_thread(produce_group, it)) is not None:
+                    await queue.put(group)
+            finally:
+                await queue.put(None)
+
+        task = asyncio.create_task(producer())
+        try:
+            while (group := await queue.get()) is not None:
+                await self._store(collection, group, report)
+                if progress:
+                    progress("progress", report)
+        finally:
+            task.cancel() if not task.done() else None
+            await asyncio.gather(task, return_exceptions=True)
+        report.seconds = time.perf_counter() - started
+        if progress:
+            progress("done", report)
+        return report
+
+    async def ingest_path(self, path: Path, collection: str, progress: ProgressFn | None = None) -> IngestReport:
+        """Ingest a folder (recursively) or one file; sources are paths relative to ``path``."""
+        files, skipped = walk(path)
+        root = path if path.is_dir() else path.parent
+        items = [(f.relative_to(root).as_posix(), f.read_bytes) for f in files]
+        report = await self.ingest_items(items, collection, total=len(items), progress=progress)
+        report.skipped = skipped
+        return report
+
+
+class RAG:
+    """Answers questions over a collection: embed, search, generate, with timings."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore, generator: Generator, catalog: Catalog) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.generator = generator
+        self.catalog = catalog
+        self.ingestor = Ingestor(settings, embedder, store, catalog)
+        self._embed_batch = Coalescer[str, str, np.ndarray](self._embed_questions)
+        self.ready = False
+
+    async def start(self) -> None:
+        """Load the model, open the store and LLM client, replay interrupted writes."""
+        await self.embedder.start()
+        await self.store.start()
+        await self.generator.start()
+        await self.ingestor.recover()
+        self.ready = True
+
+    async def close(self) -> None:
+        """Release everything."""
+        self.ready = False
+        await self.generator.close()
+        await self.store.close()
+        await self.embedder.close()
+
+    async def _embed_questions(self, _key: str, questions: list[str]) -> list[np.ndarray]:
+        vectors: Vectors = await self.embedder.embed_batch(questions, kind="query")
+        return list(vectors)
+
+    def check_collection(self, name: str) -> None:
+        """Raise ``CollectionNotFound`` with the known names as a hint."""
+        if self.catalog.collection(name) is None:
+            known = self.catalog.collections()
+            raise CollectionNotFound(
+                f"collection {name!r} does not exist",
+                hint=f"known collections: {', '.join(known)}" if known else "ingest documents first: ragserve ingest PATH",
+            )
+
+    async def retrieve(self, question: str, collection: str, k: int, where: MetadataFilter | None = None) -> list[Hit]:
+        """The ``k`` best chunks for the question."""
+        vector = await self._embed_batch.submit("q", question)
+        return (await self.store.search(collection, vector[None, :], k, where))[0]
+
+    async def query(
+        self, question: str, collection: str | None = None, k: int | None = None, filters: dict[str, object] | None = None
+    ) -> Answer:
+        """Answer a question with citations and sources."""
+        question = question.strip()
+        if not question:
+            raise EmptyQuery("the question is empty", hint='send {"question": "..."} with some text')
+        name = collection or self.settings.default_collection
+        self.check_collection(name)
+        where = MetadataFilter.parse(filters)
+        t0 = time.perf_counter()
+        hits = await self.retrieve(question, name, k or self.settings.top_k, where)
+        t1 = time.perf_counter()
+        text, citations = await self.generator.generate(question, hits)
+        t2 = time.perf_counter()
+        timings = {"retrieve_ms": (t1 - t0) * 1e3, "generate_ms": (t2 - t1) * 1e3, "total_ms": (t2 - t0) * 1e3}
+        return Answer(text, citations, list(hits), timings, self.generator.mode)
+
+
+def build_rag(settings: Settings, *, embedder: Embedder | None = None, store: VectorStore | None = None, generator: Generator | None = None) -> RAG:
+    """Wire the components named by the settings (or the ones given, for tests)."""
+    from ragserve.backends import registry
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return RAG(
+        settings,
+        embedder or registry.build_embedder(settings),
+        store or registry.build_store(settings),
+        generator or registry.build_generator(settings),
+        Catalog(settings.data_dir / "catalog.sqlite3"),
+    )
+
+
+def hit_batches(hits: Sequence[Hit]) -> list[str]:
+    """Chunk ids of hits (helper for tests and reports)."""
+    return [h.chunk.id for h in hits]
