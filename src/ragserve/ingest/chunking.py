@@ -58,17 +58,18 @@ def _merged_sections(doc: Document, sizes: Sequence[int], min_tokens: int) -> li
     return merged
 
 
-def _break_at(text: str, lo: int, hi: int) -> int:
-    """Best end position in text[lo:hi]: paragraph break, then sentence end, then space; else ``hi``."""
+def _break_at(text: str, lo: int, hi: int) -> tuple[int, bool]:
+    """Best end position in text[lo:hi] (paragraph break, sentence end, space, else ``hi``), and
+    whether it is a paragraph break (the next chunk then needs no overlap)."""
     window = text[lo:hi]
     para = window.rfind("\n\n")
     if para > 0:
-        return lo + para
+        return lo + para, True
     ends = [m.end() for m in _SENTENCE_END.finditer(window)]
     if ends:
-        return lo + ends[-1]
+        return lo + ends[-1], False
     space = window.rfind(" ")
-    return lo + space if space > 0 else hi
+    return (lo + space if space > 0 else hi), False
 
 
 def _restart_at(text: str, lo: int, hi: int) -> int:
@@ -91,13 +92,13 @@ def _split(text: str, spans: list[tuple[int, int]], opts: ChunkingOptions) -> li
             out.append((start, len(text)))
             break
         floor = spans[first + opts.max_tokens // 2][0]
-        end = _break_at(text, floor, spans[last][0])
+        end, paragraph = _break_at(text, floor, spans[last][0])
         out.append((start, end))
         # step back `overlap` tokens from the end, but always move forward
         back = first + 1
         while back < last and spans[back][0] < end:
             back += 1
-        restart_tok = max(first + 1, back - opts.overlap)
+        restart_tok = back if paragraph else max(first + 1, back - opts.overlap)
         restart = _restart_at(text, spans[restart_tok][0], end) if restart_tok < back else end
         first = next((i for i in range(restart_tok, n) if spans[i][0] >= restart), n)
     return out

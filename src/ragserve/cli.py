@@ -1,0 +1,165 @@
+"""The ``ragserve`` command: ingest, query, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ragserve.core.errors import RagError
+from ragserve.pipeline import IngestReport, build_rag
+from ragserve.settings import Settings
+
+T = TypeVar("T")
+console = Console(stderr=True)
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    data_dir = ctx.obj.get("data_dir")
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return Settings.load(**overrides)
+
+
+def _run(fn: Callable[[], T]) -> T:
+    """Turn ragserve errors into a clean message and exit status 1 (RAGSERVE_DEBUG=1 shows tracebacks)."""
+    try:
+        return fn()
+    except RagError as exc:
+        if os.environ.get("RAGSERVE_DEBUG") == "1":
+            raise
+        raise click.ClickException(f"{exc.message}\n  hint: {exc.hint}" if exc.hint else exc.message) from exc
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[str, IngestReport], None]]:
+    """A rich progress bar fed by ingestion progress events."""
+    with Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("files · {task.fields[chunks]} chunks"),
+        TimeElapsedColumn(), console=console, transient=False, disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(label, total=None, chunks=0)
+
+        def update(_event: str, report: IngestReport) -> None:
+            done = report.indexed + report.unchanged + len(report.failed)
+            bar.update(task, total=report.files, completed=done, chunks=report.chunks)
+
+        yield update
+
+
+def print_report(report: IngestReport) -> None:
+    """Summary of an ingestion, failures with their reasons."""
+    rate = report.chunks / report.seconds if report.seconds else 0.0
+    console.print(
+        f"[green]{report.files} files[/]: {report.indexed} indexed, {report.unchanged} unchanged, "
+        f"{len(report.failed)} failed; {report.chunks} chunks in {report.seconds:.1f} s ({rate:.0f} chunks/s)"
+    )
+    if report.skipped:
+        console.print(f"skipped {len(report.skipped)} files of unsupported types: {', '.join(report.skipped[:5])}{' …' if len(report.skipped) > 5 else ''}")
+    for source, reason in report.failed:
+        console.print(f"[red]failed[/] {source}: {reason}")
+
+
+@click.group()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="where the index lives [env RAGSERVE_DATA_DIR; default ./ragserve-data]")
+@click.version_option(package_name="ragserve")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None) -> None:
+    """ragserve: answers questions over your documents, with sources."""
+    ctx.obj = {"data_dir": data_dir}
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--collection", "-c", default=None, help="collection to add to [default: default]")
+@click.pass_context
+def ingest(ctx: click.Context, path: Path, collection: str | None) -> None:
+    """Index a folder (recursively) or a file. Unchanged files are skipped."""
+
+    async def go() -> IngestReport:
+        settings = _settings(ctx)
+        rag = build_rag(settings)
+        await rag.start()
+        try:
+            with progress_bar("ingesting") as update:
+                return await rag.ingestor.ingest_path(path, collection or settings.default_collection, update)
+        finally:
+            await rag.close()
+
+    report = _run(lambda: asyncio.run(go()))
+    print_report(report)
+    if report.failed and not report.indexed and not report.unchanged:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--collection", "-c", default=None, help="collection to search [default: default]")
+@click.option("-k", type=click.IntRange(1, 100), default=None, help="how many sources")
+@click.option("--json", "as_json", is_flag=True, help="print the JSON the HTTP API returns")
+@click.pass_context
+def query(ctx: click.Context, question: str, collection: str | None, k: int | None, as_json: bool) -> None:
+    """Answer QUESTION from the indexed documents and list the sources."""
+    from ragserve.server.schemas import QueryResponse
+
+    async def go() -> QueryResponse:
+        rag = build_rag(_settings(ctx))
+        await rag.start()
+        try:
+            return QueryResponse.of(await rag.query(question, collection, k))
+        finally:
+            await rag.close()
+
+    response = _run(lambda: asyncio.run(go()))
+    if as_json:
+        click.echo(json.dumps(response.model_dump(), indent=2))
+        return
+    click.echo(response.answer)
+    click.echo("\nSources:")
+    for s in response.sources:
+        mark = "*" if s.cited else " "
+        where = f" ({s.location})" if s.location else ""
+        click.echo(f" {mark}[{s.id}] {s.document}{where}  score {s.score:.3f}")
+
+
+@cli.command()
+@click.option("--docs", type=click.Path(exists=True, path_type=Path), default=None, help="ingest this folder before serving")
+@click.option("--collection", "-c", default=None, help="collection for --docs [default: default]")
+@click.option("--host", default=None, help="bind address [env RAGSERVE_SERVER__HOST; default 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="port [env RAGSERVE_SERVER__PORT; default 8000]")
+@click.pass_context
+def serve(ctx: click.Context, docs: Path | None, collection: str | None, host: str | None, port: int | None) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs), after ingesting --docs if given."""
+    import uvicorn
+
+    from ragserve.server.app import create_app
+
+    settings = _run(lambda: _settings(ctx))
+    host = host or settings.server.host
+    port = port if port is not None else settings.server.port
+
+    def report(event: str, rep: IngestReport) -> None:
+        if event == "done":
+            print_report(rep)
+
+    app = create_app(settings, docs=docs, docs_collection=collection, on_progress=report)
+    console.print(f"ragserve: data in {settings.data_dir.resolve()}; answers: {'LLM at ' + settings.llm.base_url if settings.llm.base_url else 'extractive (no LLM configured)'}")
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="ragserve")
+
+
+if __name__ == "__main__":
+    main()

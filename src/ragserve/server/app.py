@@ -1,0 +1,99 @@
+"""The FastAPI application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ragserve import __version__
+from ragserve.core.errors import InvalidInput
+from ragserve.pipeline import RAG, IngestReport, build_rag
+from ragserve.server import errors
+from ragserve.server.schemas import CollectionOut, ErrorResponse, QueryRequest, QueryResponse
+from ragserve.settings import Settings
+
+log = logging.getLogger(__name__)
+ERRORS = {s: {"model": ErrorResponse} for s in (404, 415, 422, 502, 503, 504)}
+
+
+def get_rag(request: Request) -> RAG:
+    """The pipeline of this app."""
+    rag: RAG = request.app.state.rag
+    return rag
+
+
+RagDep = Annotated[RAG, Depends(get_rag)]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    rag: RAG | None = None,
+    docs: Path | None = None,
+    docs_collection: str | None = None,
+    on_progress: Callable[[str, IngestReport], None] | None = None,
+) -> FastAPI:
+    """Build the app. With ``docs``, that folder is ingested at start-up before requests are served."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pipeline = app.state.rag
+        await pipeline.start()
+        if docs is not None:
+            report = await pipeline.ingestor.ingest_path(docs, docs_collection or settings.default_collection, on_progress)
+            for source, reason in report.failed:
+                log.warning("not indexed: %s: %s", source, reason)
+        try:
+            yield
+        finally:
+            await pipeline.close()
+
+    app = FastAPI(
+        title="ragserve",
+        version=__version__,
+        description="Answers questions over your documents, with the sources it used.",
+        lifespan=lifespan,
+    )
+    app.state.rag = rag or build_rag(settings)
+    errors.install(app)
+
+    @app.post("/v1/query", response_model=QueryResponse, responses=ERRORS, tags=["query"])
+    async def query(body: QueryRequest, pipeline: RagDep) -> QueryResponse:
+        """Answer a question from a collection, with citations and sources."""
+        if body.stream:
+            raise InvalidInput(
+                "streaming is not available yet", hint='send "stream": false (the default) to get the whole answer'
+            )
+        k = min(body.k or settings.top_k, settings.server.max_k)
+        answer = await pipeline.query(body.question, body.collection, k, body.filters)  # type: ignore[arg-type]
+        return QueryResponse.of(answer)
+
+    @app.get("/v1/collections", response_model=list[CollectionOut], tags=["collections"])
+    async def collections(pipeline: RagDep) -> list[CollectionOut]:
+        """Collections with their document and chunk counts."""
+        out = []
+        for name in pipeline.catalog.collections():
+            embedder, _ = pipeline.catalog.collection(name) or ("", 0)
+            docs_ = pipeline.catalog.documents(name)
+            out.append(CollectionOut(name=name, documents=len(docs_), chunks=sum(d.chunk_count for d in docs_), embedder=embedder))
+        return out
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"model": ErrorResponse}})
+    async def readyz(pipeline: RagDep) -> JSONResponse:
+        """200 only when queries can be answered (model loaded, store open)."""
+        if not pipeline.ready:
+            return errors.error_response(503, "NotReady", "the server is starting", "retry in a few seconds")
+        return JSONResponse({"status": "ready", "answerer": pipeline.generator.mode})
+
+    return app

@@ -1,0 +1,98 @@
+"""Reusable contract tests for VectorStore implementations.
+
+A store's test module subclasses ``VectorStoreContract`` and supplies one async fixture, ``store``,
+that yields a started store. Requires pytest and pytest-asyncio (the ``dev`` extra).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ragserve.core.errors import CollectionNotFound
+from ragserve.core.protocols import VectorStore
+from ragserve.core.types import Chunk, MetadataFilter
+
+DIM = 16
+
+
+def make_chunks(n: int, source: str = "a.md", start_at: int = 0) -> list[Chunk]:
+    """``n`` chunks of one document."""
+    return [
+        Chunk(id=f"{source}-{i}", document_id=f"doc-{source}", source=source, text=f"text {i} of {source}",
+              start=i * 10, end=i * 10 + 9, title=f"Title {source}", location=f"H > {i}", context="ctx", metadata={"lang": "en" if i % 2 else "fr"})
+        for i in range(start_at, start_at + n)
+    ]
+
+
+def vectors(n: int, seed: int = 0) -> np.ndarray:
+    """Random unit vectors."""
+    v = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+class VectorStoreContract:
+    """The behaviour every VectorStore promises (see its docstring in ``core.protocols``)."""
+
+    async def test_upsert_count_get(self, store: VectorStore) -> None:
+        await store.create_collection("c1", DIM)
+        chunks = make_chunks(5)
+        await store.upsert("c1", chunks, vectors(5))
+        assert await store.count("c1") == 5
+        got = {c.id: c for c in await store.get("c1", ["a.md-1", "a.md-3", "absent"])}
+        assert set(got) == {"a.md-1", "a.md-3"}
+        assert got["a.md-1"] == chunks[1]
+        assert await store.all_ids("c1") == {c.id for c in chunks}
+
+    async def test_duplicate_ids_replace(self, store: VectorStore) -> None:
+        await store.create_collection("c1", DIM)
+        chunks = make_chunks(3)
+        await store.upsert("c1", chunks, vectors(3, seed=1))
+        changed = [Chunk(**{**{f: getattr(chunks[0], f) for f in Chunk.__slots__}, "text": "new text"})]  # type: ignore[arg-type]
+        await store.upsert("c1", changed, vectors(1, seed=2))
+        assert await store.count("c1") == 3
+        assert (await store.get("c1", [chunks[0].id]))[0].text == "new text"
+
+    async def test_delete_absent_is_not_an_error(self, store: VectorStore) -> None:
+        await store.create_collection("c1", DIM)
+        await store.upsert("c1", make_chunks(3), vectors(3))
+        await store.delete("c1", ["a.md-0", "nope"])
+        assert await store.all_ids("c1") == {"a.md-1", "a.md-2"}
+
+    async def test_search_finds_the_vector_itself_first(self, store: VectorStore) -> None:
+        await store.create_collection("c1", DIM)
+        vecs = vectors(20, seed=3)
+        await store.upsert("c1", make_chunks(20), vecs)
+        results = await store.search("c1", vecs[[4, 7]], k=3)
+        assert [r[0].chunk.id for r in results] == ["a.md-4", "a.md-7"]
+        assert all(len(r) == 3 for r in results)
+        assert results[0][0].score == pytest.approx(1.0, abs=1e-4)
+        scores = [h.score for h in results[0]]
+        assert scores == sorted(scores, reverse=True)
+
+    async def test_search_with_filter(self, store: VectorStore) -> None:
+        await store.create_collection("c1", DIM)
+        await store.upsert("c1", make_chunks(6, "a.md") + make_chunks(6, "b.md"), vectors(12, seed=4))
+        where = MetadataFilter.parse({"source": "b.md", "lang": ["en"]})
+        hits = (await store.search("c1", vectors(1, seed=5), k=10, where=where))[0]
+        assert {h.chunk.source for h in hits} == {"b.md"}
+        assert {h.chunk.metadata["lang"] for h in hits} == {"en"}
+        assert len(hits) == 3
+
+    async def test_empty_collection_search(self, store: VectorStore) -> None:
+        await store.create_collection("c1", DIM)
+        assert (await store.search("c1", vectors(1), k=5)) == [[]]
+
+    async def test_missing_collection(self, store: VectorStore) -> None:
+        with pytest.raises(CollectionNotFound):
+            await store.count("never-created")
+        await store.drop_collection("never-created")  # absent is fine
+
+    async def test_collections_are_separate(self, store: VectorStore) -> None:
+        await store.create_collection("c1", DIM)
+        await store.create_collection("c2", DIM)
+        await store.upsert("c1", make_chunks(2), vectors(2))
+        assert await store.count("c2") == 0
+        assert {"c1", "c2"} <= set(await store.list_collections())
+        await store.drop_collection("c1")
+        assert "c1" not in await store.list_collections()
