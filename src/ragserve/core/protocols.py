@@ -74,6 +74,7 @@ class Embedder(ABC):
 
     async def embed(self, texts: Sequence[str], *, kind: EmbedKind = "passage") -> Vectors:
         """Embed any number of texts, in batches of similar length (less padding)."""
+        await self.start()  # idempotent; ``dimension`` is known once the model is loaded
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

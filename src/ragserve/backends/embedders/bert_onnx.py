@@ -14,6 +14,7 @@ twice as fast on CPU for the same retrieval quality (measured in benchmarks/READ
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -169,9 +170,11 @@ def export(model_dir: Path, out_path: Path, *, quantize: bool) -> Path:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             final = Path(tmp) / "model.int8.onnx"
+            logging.getLogger().disabled, was = True, logging.getLogger().disabled  # it logs a pre-processing tip
             # per-channel weights keep cosine ~0.993 to the fp32 vectors (per-tensor: ~0.96)
             quantize_dynamic(
                 str(fp32), str(final), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], per_channel=True
             )
+            logging.getLogger().disabled = was
         os.replace(final, out_path)
     return out_path

@@ -1,0 +1,91 @@
+"""`ragserve serve --docs` as a real process: real model, embedded Chroma, HTTP on a free loopback port."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[str]:
+    docs = tmp_path_factory.mktemp("docs")
+    guide = shared_data / "sagemaker-developer-guide/doc_source"
+    for name in ("encryption-at-rest.md", "canvas-kms.md", "encryption-in-transit.md", "deploy-model.md", "whatis.md"):
+        shutil.copy(guide / name, docs / name)
+    shutil.copy(shared_data / "format-samples/pdf/multicolumn.pdf", docs / "multicolumn.pdf")
+    shutil.copy(shared_data / "format-samples/pdf/libreoffice-writer-password.pdf", docs / "locked.pdf")
+    shutil.copy(shared_data / "format-samples/docx/handbook-1p.docx", docs / "handbook.docx")
+    shutil.copy(shared_data / "format-samples/html/wikipedia-mozilla.html", docs / "mozilla.html")
+    port = free_port()
+    env = {**os.environ, "RAGSERVE_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
+    env.pop("RAGSERVE_LLM__BASE_URL", None)
+    log = (tmp_path_factory.mktemp("log") / "server.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragserve.cli", "serve", "--docs", str(docs), "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"server exited: {open(log.name).read()}"
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"server not ready: {open(log.name).read()}")
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_answers_with_sources_from_the_ingested_folder(server: str) -> None:
+    r = httpx.post(f"{server}/v1/query", json={"question": "How is data at rest encrypted in SageMaker?"}, timeout=30)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["mode"] == "extractive" and body["citations"]
+    assert body["sources"][0]["document"] == "encryption-at-rest.md"
+    cited = body["sources"][body["citations"][0]["source"] - 1]
+    assert body["citations"][0]["text"] in cited["text"]
+
+
+def test_every_format_was_ingested_and_the_broken_one_reported(server: str) -> None:
+    cols = httpx.get(f"{server}/v1/collections").json()
+    assert cols[0]["name"] == "default" and cols[0]["documents"] == 9  # 8 indexed + locked.pdf recorded as failed
+    pdf = httpx.post(f"{server}/v1/query", json={"question": "two column lorem ipsum", "filters": {"source": "multicolumn.pdf"}}).json()
+    assert pdf["sources"] and pdf["sources"][0]["location"].startswith("page ")
+    html = httpx.post(f"{server}/v1/query", json={"question": "Who founded Mozilla?", "filters": {"source": "mozilla.html"}}).json()
+    assert html["sources"][0]["document"] == "mozilla.html"
+    docx = httpx.post(f"{server}/v1/query", json={"question": "standing trustee handbook", "k": 3}).json()
+    assert "handbook.docx" in {s["document"] for s in docx["sources"]}
+
+
+def test_errors_over_the_wire(server: str) -> None:
+    r = httpx.post(f"{server}/v1/query", json={"question": ""})
+    assert r.status_code == 422 and r.json()["error"]["type"] == "EmptyQuery"
+    r = httpx.post(f"{server}/v1/query", json={"question": "x", "collection": "missing"})
+    assert r.status_code == 404 and r.json()["error"]["hint"]
