@@ -44,8 +44,14 @@ def _run(fn: Callable[[], T]) -> T:
 def progress_bar(label: str) -> Iterator[Callable[[str, IngestReport], None]]:
     """A rich progress bar fed by ingestion progress events."""
     with Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("files · {task.fields[chunks]} chunks"),
-        TimeElapsedColumn(), console=console, transient=False, disable=not console.is_terminal,
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files · {task.fields[chunks]} chunks"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task(label, total=None, chunks=0)
 
@@ -64,13 +70,19 @@ def print_report(report: IngestReport) -> None:
         f"{len(report.failed)} failed; {report.chunks} chunks in {report.seconds:.1f} s ({rate:.0f} chunks/s)"
     )
     if report.skipped:
-        console.print(f"skipped {len(report.skipped)} files of unsupported types: {', '.join(report.skipped[:5])}{' …' if len(report.skipped) > 5 else ''}")
+        more = " …" if len(report.skipped) > 5 else ""
+        console.print(f"skipped {len(report.skipped)} files of unsupported types: {', '.join(report.skipped[:5])}{more}")
     for source, reason in report.failed:
         console.print(f"[red]failed[/] {source}: {reason}")
 
 
 @click.group()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="where the index lives [env RAGSERVE_DATA_DIR; default ./ragserve-data]")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="where the index lives [env RAGSERVE_DATA_DIR; default ./ragserve-data]",
+)
 @click.version_option(package_name="ragserve")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path | None) -> None:
@@ -152,7 +164,8 @@ def serve(ctx: click.Context, docs: Path | None, collection: str | None, host: s
             print_report(rep)
 
     app = create_app(settings, docs=docs, docs_collection=collection, on_progress=report)
-    console.print(f"ragserve: data in {settings.data_dir.resolve()}; answers: {'LLM at ' + settings.llm.base_url if settings.llm.base_url else 'extractive (no LLM configured)'}")
+    answers = f"LLM at {settings.llm.base_url}" if settings.llm.base_url else "extractive (no LLM configured)"
+    console.print(f"ragserve: data in {settings.data_dir.resolve()}; answers: {answers}")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 

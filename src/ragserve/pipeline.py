@@ -5,6 +5,7 @@ answer with sources). The HTTP server and the CLI are thin front doors onto thes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import re
@@ -67,7 +68,8 @@ def walk(root: Path) -> tuple[list[Path], list[str]]:
         return [root], []
     if not root.is_dir():
         raise InvalidInput(f"{root} does not exist", hint="give the path of a folder or a file to ingest")
-    keep, skip = [], []
+    keep: list[Path] = []
+    skip: list[Path] = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts) or not path.is_file():
@@ -109,10 +111,8 @@ class Ingestor:
                 orphans = [c for c in intent.chunk_ids if c not in committed]
             else:
                 orphans = intent.chunk_ids
-            try:
+            with contextlib.suppress(CollectionNotFound):  # a dropped collection has nothing left to undo
                 await self.store.delete(intent.collection, orphans)
-            except CollectionNotFound:
-                pass
             self.catalog.finish(intent.document_id)
         if intents:
             log.info("recovered %d interrupted document writes", len(intents))
@@ -134,7 +134,9 @@ class Ingestor:
             self.catalog.mark_failed(doc_id, collection, source, digest, exc.message)
             raise
         first: Document = docs[0]
-        record = DocumentRecord(doc_id, collection, source, digest, first.media_type, first.title, "indexed", "", len(chunks), None)
+        record = DocumentRecord(
+            doc_id, collection, source, digest, first.media_type, first.title, "indexed", "", len(chunks), None
+        )
         return _Parsed(record, chunks)
 
     async def _store(self, collection: str, batch: list[_Parsed], report: IngestReport) -> None:
@@ -226,7 +228,9 @@ class Ingestor:
 class RAG:
     """Answers questions over a collection: embed, search, generate, with timings."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore, generator: Generator, catalog: Catalog) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder, store: VectorStore, generator: Generator, catalog: Catalog
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store
@@ -288,7 +292,9 @@ class RAG:
         return Answer(text, citations, list(hits), timings, self.generator.mode)
 
 
-def build_rag(settings: Settings, *, embedder: Embedder | None = None, store: VectorStore | None = None, generator: Generator | None = None) -> RAG:
+def build_rag(
+    settings: Settings, *, embedder: Embedder | None = None, store: VectorStore | None = None, generator: Generator | None = None
+) -> RAG:
     """Wire the components named by the settings (or the ones given, for tests)."""
     from ragserve.backends import registry
 

@@ -6,6 +6,8 @@ that yields a started store. Requires pytest and pytest-asyncio (the ``dev`` ext
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -19,8 +21,18 @@ DIM = 16
 def make_chunks(n: int, source: str = "a.md", start_at: int = 0) -> list[Chunk]:
     """``n`` chunks of one document."""
     return [
-        Chunk(id=f"{source}-{i}", document_id=f"doc-{source}", source=source, text=f"text {i} of {source}",
-              start=i * 10, end=i * 10 + 9, title=f"Title {source}", location=f"H > {i}", context="ctx", metadata={"lang": "en" if i % 2 else "fr"})
+        Chunk(
+            id=f"{source}-{i}",
+            document_id=f"doc-{source}",
+            source=source,
+            text=f"text {i} of {source}",
+            start=i * 10,
+            end=i * 10 + 9,
+            title=f"Title {source}",
+            location=f"H > {i}",
+            context="ctx",
+            metadata={"lang": "en" if i % 2 else "fr"},
+        )
         for i in range(start_at, start_at + n)
     ]
 
@@ -28,7 +40,8 @@ def make_chunks(n: int, source: str = "a.md", start_at: int = 0) -> list[Chunk]:
 def vectors(n: int, seed: int = 0) -> np.ndarray:
     """Random unit vectors."""
     v = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    out: np.ndarray = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
 
 
 class VectorStoreContract:
@@ -48,7 +61,7 @@ class VectorStoreContract:
         await store.create_collection("c1", DIM)
         chunks = make_chunks(3)
         await store.upsert("c1", chunks, vectors(3, seed=1))
-        changed = [Chunk(**{**{f: getattr(chunks[0], f) for f in Chunk.__slots__}, "text": "new text"})]  # type: ignore[arg-type]
+        changed = [dataclasses.replace(chunks[0], text="new text")]
         await store.upsert("c1", changed, vectors(1, seed=2))
         assert await store.count("c1") == 3
         assert (await store.get("c1", [chunks[0].id]))[0].text == "new text"

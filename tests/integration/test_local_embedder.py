@@ -13,7 +13,9 @@ REFERENCE = json.loads((Path(__file__).parents[1] / "fixtures/minilm_reference.j
 
 
 def embedder(cache: Path, quantize: bool) -> LocalEmbedder:
-    return LocalEmbedder(model="all-MiniLM-L6-v2", model_path=None, cache_dir=cache, quantize=quantize, threads=2, batch_size=2, max_tokens=256)
+    return LocalEmbedder(
+        model="all-MiniLM-L6-v2", model_path=None, cache_dir=cache, quantize=quantize, threads=2, batch_size=2, max_tokens=256
+    )
 
 
 @pytest.fixture(scope="module")

@@ -35,16 +35,19 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
     port = free_port()
     env = {**os.environ, "RAGSERVE_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
     env.pop("RAGSERVE_LLM__BASE_URL", None)
-    log = (tmp_path_factory.mktemp("log") / "server.log").open("w+")
+    log_path = tmp_path_factory.mktemp("log") / "server.log"
+    log = log_path.open("w+")  # noqa: SIM115 - kept open for the server's lifetime
     proc = subprocess.Popen(
         [sys.executable, "-m", "ragserve.cli", "serve", "--docs", str(docs), "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            assert proc.poll() is None, f"server exited: {open(log.name).read()}"
+            assert proc.poll() is None, f"server exited: {log_path.read_text()}"
             try:
                 if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                     break
@@ -52,7 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
                 pass
             time.sleep(0.5)
         else:
-            pytest.fail(f"server not ready: {open(log.name).read()}")
+            pytest.fail(f"server not ready: {log_path.read_text()}")
         yield url
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -76,9 +79,13 @@ def test_answers_with_sources_from_the_ingested_folder(server: str) -> None:
 def test_every_format_was_ingested_and_the_broken_one_reported(server: str) -> None:
     cols = httpx.get(f"{server}/v1/collections").json()
     assert cols[0]["name"] == "default" and cols[0]["documents"] == 9  # 8 indexed + locked.pdf recorded as failed
-    pdf = httpx.post(f"{server}/v1/query", json={"question": "two column lorem ipsum", "filters": {"source": "multicolumn.pdf"}}).json()
+    pdf = httpx.post(
+        f"{server}/v1/query", json={"question": "two column lorem ipsum", "filters": {"source": "multicolumn.pdf"}}
+    ).json()
     assert pdf["sources"] and pdf["sources"][0]["location"].startswith("page ")
-    html = httpx.post(f"{server}/v1/query", json={"question": "Who founded Mozilla?", "filters": {"source": "mozilla.html"}}).json()
+    html = httpx.post(
+        f"{server}/v1/query", json={"question": "Who founded Mozilla?", "filters": {"source": "mozilla.html"}}
+    ).json()
     assert html["sources"][0]["document"] == "mozilla.html"
     docx = httpx.post(f"{server}/v1/query", json={"question": "standing trustee handbook", "k": 3}).json()
     assert "handbook.docx" in {s["document"] for s in docx["sources"]}

@@ -10,7 +10,11 @@ def hit(text: str, n: int, start: int = 100) -> Hit:
 
 
 HITS = [
-    hit("Endpoints can be encrypted. To check whether an endpoint is KMS encrypted, call DescribeEndpointConfig and read KmsKeyId. Other text here.", 0),
+    hit(
+        "Endpoints can be encrypted. To check whether an endpoint is KMS encrypted, call DescribeEndpointConfig "
+        "and read KmsKeyId. Other text here.",
+        0,
+    ),
     hit("Training jobs write model artifacts to S3. The bucket must be in the same Region.", 1),
 ]
 

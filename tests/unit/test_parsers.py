@@ -32,9 +32,9 @@ def test_binary_and_zip_are_rejected_with_the_accepted_types() -> None:
 
 def test_markdown_headings_anchors_escapes_links_and_fences() -> None:
     md = (
-        "# Protect Data<a name=\"x\"></a>\n\nIntro \\(with escapes\\)\\. See [the guide](https://x.y/z.html).\n\n"
-        "## Keys\n\n```\n# not a heading\n```\n\nSetext\n------\n\nBody.\n"
-    ).encode()
+        b'# Protect Data<a name="x"></a>\n\nIntro \\(with escapes\\)\\. See [the guide](https://x.y/z.html).\n\n'
+        b"## Keys\n\n```\n# not a heading\n```\n\nSetext\n------\n\nBody.\n"
+    )
     doc = parse(md, "guide/a.md")[0]
     assert doc.title == "Protect Data"
     assert "Intro (with escapes). See the guide." in doc.text

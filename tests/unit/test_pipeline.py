@@ -7,7 +7,6 @@ import pytest
 
 from ragserve.answer.extractive import ExtractiveGenerator
 from ragserve.backends.embedders.fake import FakeEmbedder
-from ragserve.backends.stores.memory import MemoryStore
 from ragserve.batching import Coalescer
 from ragserve.core.errors import CollectionNotFound, ConfigError, EmptyQuery, InvalidInput
 from ragserve.pipeline import RAG, build_rag

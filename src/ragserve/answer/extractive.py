@@ -17,8 +17,56 @@ from ragserve.core.types import Citation, Hit
 _SENTENCE = re.compile(r"[^\n.!?]+(?:[.!?]+(?=\s|$)|\n|$)")
 _WORD = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from how i if in into is it of on or that the their then there these "
-    "this to was what when where which who why will with you your my me we our not no".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "this",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "my",
+        "me",
+        "we",
+        "our",
+        "not",
+        "no",
+    ]
 )
 NO_ANSWER = "I could not find anything about that in the indexed documents."
 
@@ -84,7 +132,8 @@ class ExtractiveGenerator:
         if not scored:  # nothing shares a word with the question: quote the best hit's opening
             first = sentences(hits[0].chunk.text)[:1] or [(0, min(len(hits[0].chunk.text), self.max_chars))]
             scored = [(0.0, 0, first[0][0], first[0][1])]
-        chosen, used = [], 0
+        chosen: list[tuple[int, int, int]] = []
+        used = 0
         for _, index, lo, hi in scored:
             if len(chosen) >= self.max_sentences or (chosen and used + hi - lo > self.max_chars):
                 break

@@ -21,8 +21,13 @@ def _local_embedder(s: Settings) -> Embedder:
 
     e = s.embedder
     return LocalEmbedder(
-        model=e.model, model_path=e.model_path, cache_dir=s.data_dir / "models", quantize=e.quantize,
-        threads=e.threads, batch_size=e.batch_size, max_tokens=e.max_tokens,
+        model=e.model,
+        model_path=e.model_path,
+        cache_dir=s.data_dir / "models",
+        quantize=e.quantize,
+        threads=e.threads,
+        batch_size=e.batch_size,
+        max_tokens=e.max_tokens,
     )
 
 

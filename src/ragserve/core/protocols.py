@@ -87,7 +87,8 @@ class Embedder(ABC):
 
     async def embed_query(self, text: str) -> Vectors:
         """Embed one question; returns a 1-D vector."""
-        return (await self.embed_batch([text], kind="query"))[0]
+        vectors = await self.embed_batch([text], kind="query")
+        return vectors[0]  # type: ignore[no-any-return]
 
 
 class VectorStore(Protocol):
@@ -144,9 +145,7 @@ class VectorStore(Protocol):
         """Number of chunks in the collection."""
         ...
 
-    async def search(
-        self, collection: str, vectors: Vectors, k: int, where: MetadataFilter | None = None
-    ) -> list[list[Hit]]:
+    async def search(self, collection: str, vectors: Vectors, k: int, where: MetadataFilter | None = None) -> list[list[Hit]]:
         """Nearest chunks for each row of ``vectors`` (a batch of queries)."""
         ...
 

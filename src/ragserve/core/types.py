@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Union
 
 from ragserve.core.errors import InvalidInput
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +91,7 @@ class MetadataFilter:
                     f"filter field {name!r} must be a string, number or boolean, or a non-empty list of them",
                     hint='write filters like {"source": "guide/intro.md"} or {"source": ["a.md", "b.md"]}',
                 )
-            conditions.append((str(name), values))  # type: ignore[arg-type]
+            conditions.append((str(name), values))
         return cls(tuple(conditions))
 
     def matches(self, metadata: Mapping[str, object]) -> bool:

@@ -188,7 +188,16 @@ class Catalog:
             db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?)", [(cid, record.id) for cid in new_ids])
             db.execute(
                 "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, 'indexed', '', ?, ?)",
-                (record.id, record.collection, record.source, record.content_hash, record.media_type, record.title, len(new_ids), time.time()),
+                (
+                    record.id,
+                    record.collection,
+                    record.source,
+                    record.content_hash,
+                    record.media_type,
+                    record.title,
+                    len(new_ids),
+                    time.time(),
+                ),
             )
             if stale:
                 db.execute(

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -19,7 +19,7 @@ from ragserve.server.schemas import CollectionOut, ErrorResponse, QueryRequest, 
 from ragserve.settings import Settings
 
 log = logging.getLogger(__name__)
-ERRORS = {s: {"model": ErrorResponse} for s in (404, 415, 422, 502, 503, 504)}
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (404, 415, 422, 502, 503, 504)}
 
 
 def get_rag(request: Request) -> RAG:
@@ -81,7 +81,9 @@ def create_app(
         for name in pipeline.catalog.collections():
             embedder, _ = pipeline.catalog.collection(name) or ("", 0)
             docs_ = pipeline.catalog.documents(name)
-            out.append(CollectionOut(name=name, documents=len(docs_), chunks=sum(d.chunk_count for d in docs_), embedder=embedder))
+            out.append(
+                CollectionOut(name=name, documents=len(docs_), chunks=sum(d.chunk_count for d in docs_), embedder=embedder)
+            )
         return out
 
     @app.get("/healthz", tags=["health"])

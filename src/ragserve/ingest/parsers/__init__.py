@@ -28,11 +28,8 @@ EXTENSIONS = {
     ".pdf": "application/pdf",
     ".docx": DOCX,
 }
-PARSERS: dict[str, Parser] = {
-    media: parser
-    for parser in (TextParser(), MarkdownParser(), HtmlParser(), PdfParser(), DocxParser())
-    for media in parser.media_types
-}
+_ALL: tuple[Parser, ...] = (TextParser(), MarkdownParser(), HtmlParser(), PdfParser(), DocxParser())
+PARSERS: dict[str, Parser] = {media: parser for parser in _ALL for media in parser.media_types}
 ACCEPTED = "markdown, plain text, HTML, PDF and DOCX (" + ", ".join(sorted(EXTENSIONS)) + ")"
 
 

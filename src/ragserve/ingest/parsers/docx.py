@@ -24,7 +24,7 @@ def _docx() -> Any:
 class DocxParser:
     """Paragraphs styled ``Heading N`` or ``Title`` open sections; table rows become ``a | b`` lines."""
 
-    media_types = ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",)
+    media_types: tuple[str, ...] = ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",)
 
     def parse(self, data: bytes, source: str, media_type: str) -> list[Document]:
         """One document from the body."""

@@ -16,7 +16,29 @@ _DROP = (
 )
 _MAIN = ("main", "article", "[role=main]", "#mw-content-text", "#content", "body")
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
-_CONTAINER_TAGS = {"p", "li", "pre", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "div", "section", "blockquote", "ul", "ol", "dl", "dt", "dd", "article", "figure"}
+_CONTAINER_TAGS = {
+    "p",
+    "li",
+    "pre",
+    "table",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "div",
+    "section",
+    "blockquote",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "article",
+    "figure",
+}
 _CONTAINERS = "p, li, pre, table, tr, h1, h2, h3, h4, h5, h6, div, section, blockquote, ul, ol, dl, dt, dd, article, figure"
 
 
@@ -35,13 +57,15 @@ def _row_text(node: Any) -> str:
 
 def _has_block_inside(node: Any) -> bool:
     # css() matches the node itself too, so look below each child instead
-    return any(child.tag in _CONTAINER_TAGS or child.css_first(_CONTAINERS) is not None for child in node.iter(include_text=False))
+    return any(
+        child.tag in _CONTAINER_TAGS or child.css_first(_CONTAINERS) is not None for child in node.iter(include_text=False)
+    )
 
 
 class HtmlParser:
     """Walks the main content in document order: headings become sections, blocks become paragraphs."""
 
-    media_types = ("text/html", "application/xhtml+xml")
+    media_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
 
     def parse(self, data: bytes, source: str, media_type: str) -> list[Document]:
         """One document from the page's main content."""

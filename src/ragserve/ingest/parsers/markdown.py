@@ -28,7 +28,7 @@ def clean_inline(line: str) -> str:
 class MarkdownParser:
     """Markdown split into sections by ATX and setext headings; fenced code kept verbatim."""
 
-    media_types = ("text/markdown",)
+    media_types: tuple[str, ...] = ("text/markdown",)
 
     def parse(self, data: bytes, source: str, media_type: str) -> list[Document]:
         """One document whose sections follow the heading tree."""

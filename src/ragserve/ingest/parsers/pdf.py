@@ -25,7 +25,7 @@ def _pypdf() -> Any:
 class PdfParser:
     """Each page is a section located as ``page N``; paragraphs follow the extracted lines."""
 
-    media_types = ("application/pdf",)
+    media_types: tuple[str, ...] = ("application/pdf",)
 
     def parse(self, data: bytes, source: str, media_type: str) -> list[Document]:
         """One document; encrypted or unreadable files raise ``InvalidDocument``."""
@@ -33,7 +33,9 @@ class PdfParser:
         try:
             reader = pypdf.PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not reader.decrypt(""):
-                raise InvalidDocument(source, "the PDF is encrypted with a password", hint="remove the password, then ingest it again")
+                raise InvalidDocument(
+                    source, "the PDF is encrypted with a password", hint="remove the password, then ingest it again"
+                )
             pages = [page.extract_text() or "" for page in reader.pages]
             meta_title = (reader.metadata.title if reader.metadata else None) or ""
         except InvalidDocument:

@@ -24,7 +24,7 @@ def decode(data: bytes, source: str) -> str:
 class TextParser:
     """Plain text; the title is the first non-empty line."""
 
-    media_types = ("text/plain",)
+    media_types: tuple[str, ...] = ("text/plain",)
 
     def parse(self, data: bytes, source: str, media_type: str) -> list[Document]:
         """The whole file as one document."""
