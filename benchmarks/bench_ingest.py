@@ -90,8 +90,7 @@ def main() -> None:
         asyncio.run(run_raw(texts[:8], settings))  # builds the ONNX graph once, outside the timings
         print(f"machine: {machine()}")
         print(
-            f"corpus: {len(picked)} files, {len(texts)} chunks, {tokens} tokens "
-            f"(with [CLS]/[SEP], window {settings.embedder.max_tokens})"
+            f"corpus: {len(picked)} files, {len(texts)} chunks, {tokens} tokens (with [CLS]/[SEP], window {settings.embedder.max_tokens})"
         )
         rows = []
         for run in range(args.runs):

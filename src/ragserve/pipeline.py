@@ -134,9 +134,7 @@ class Ingestor:
             self.catalog.mark_failed(doc_id, collection, source, digest, exc.message)
             raise
         first: Document = docs[0]
-        record = DocumentRecord(
-            doc_id, collection, source, digest, first.media_type, first.title, "indexed", "", len(chunks), None
-        )
+        record = DocumentRecord(doc_id, collection, source, digest, first.media_type, first.title, "indexed", "", len(chunks), None)
         return _Parsed(record, chunks)
 
     async def _store(self, collection: str, batch: list[_Parsed], report: IngestReport) -> None:
@@ -228,9 +226,7 @@ class Ingestor:
 class RAG:
     """Answers questions over a collection: embed, search, generate, with timings."""
 
-    def __init__(
-        self, settings: Settings, embedder: Embedder, store: VectorStore, generator: Generator, catalog: Catalog
-    ) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore, generator: Generator, catalog: Catalog) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store

@@ -116,9 +116,7 @@ class Settings(BaseSettings):
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (env RAGSERVE_{'__'.join(str(p) for p in e['loc']).upper()})"
                 for e in exc.errors()
             )
-            raise ConfigError(
-                f"invalid settings: {problems}", hint="fix the environment variable or the RAGSERVE_CONFIG file"
-            ) from exc
+            raise ConfigError(f"invalid settings: {problems}", hint="fix the environment variable or the RAGSERVE_CONFIG file") from exc
 
 
 class _FileSource(PydanticBaseSettingsSource):

@@ -79,13 +79,9 @@ def test_answers_with_sources_from_the_ingested_folder(server: str) -> None:
 def test_every_format_was_ingested_and_the_broken_one_reported(server: str) -> None:
     cols = httpx.get(f"{server}/v1/collections").json()
     assert cols[0]["name"] == "default" and cols[0]["documents"] == 9  # 8 indexed + locked.pdf recorded as failed
-    pdf = httpx.post(
-        f"{server}/v1/query", json={"question": "two column lorem ipsum", "filters": {"source": "multicolumn.pdf"}}
-    ).json()
+    pdf = httpx.post(f"{server}/v1/query", json={"question": "two column lorem ipsum", "filters": {"source": "multicolumn.pdf"}}).json()
     assert pdf["sources"] and pdf["sources"][0]["location"].startswith("page ")
-    html = httpx.post(
-        f"{server}/v1/query", json={"question": "Who founded Mozilla?", "filters": {"source": "mozilla.html"}}
-    ).json()
+    html = httpx.post(f"{server}/v1/query", json={"question": "Who founded Mozilla?", "filters": {"source": "mozilla.html"}}).json()
     assert html["sources"][0]["document"] == "mozilla.html"
     docx = httpx.post(f"{server}/v1/query", json={"question": "standing trustee handbook", "k": 3}).json()
     assert "handbook.docx" in {s["document"] for s in docx["sources"]}

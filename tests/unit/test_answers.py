@@ -39,8 +39,8 @@ async def test_extractive_without_hits_says_so() -> None:
 
 
 def test_sentences_skip_fragments() -> None:
-    text = "Short. This one has words enough.\nAnother line with four words"
-    assert [text[a:b] for a, b in sentences(text)] == ["This one has words enough.", "Another line with four words"]
+    text = "Short. This one has words enough.\nA Heading Without Stop\n+ A list item that is long enough to quote here\n"
+    assert [text[a:b] for a, b in sentences(text)] == ["This one has words enough.", "A list item that is long enough to quote here"]
 
 
 def test_citation_markers_map_to_sources_and_invalid_ones_are_reported() -> None:

@@ -32,7 +32,7 @@ def test_binary_and_zip_are_rejected_with_the_accepted_types() -> None:
 
 def test_markdown_headings_anchors_escapes_links_and_fences() -> None:
     md = (
-        b'# Protect Data<a name="x"></a>\n\nIntro \\(with escapes\\)\\. See [the guide](https://x.y/z.html).\n\n'
+        b'# Protect Data<a name="x"></a>\n\nIntro \\(with escapes\\)\\. See [the **guide**](https://x.y/z.html).\n\n'
         b"## Keys\n\n```\n# not a heading\n```\n\nSetext\n------\n\nBody.\n"
     )
     doc = parse(md, "guide/a.md")[0]

@@ -82,15 +82,17 @@ def terms(text: str) -> list[str]:
 
 
 def sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence-like span with at least three words."""
+    """(start, end) of each real sentence: it ends with . ! ? or has at least eight words, so
+    headings and short list items are not quoted as answers. List markers are left out."""
     out = []
     for m in _SENTENCE.finditer(text):
         lo, hi = m.start(), m.end()
-        while lo < hi and text[lo].isspace():
+        while lo < hi and (text[lo].isspace() or (text[lo] in "+*-" and lo + 1 < hi and text[lo + 1] == " ")):
             lo += 1
         while hi > lo and text[hi - 1].isspace():
             hi -= 1
-        if len(text[lo:hi].split()) >= 3:
+        words = len(text[lo:hi].split())
+        if words >= 8 or (words >= 3 and text[hi - 1] in ".!?"):
             out.append((lo, hi))
     return out
 

@@ -119,9 +119,7 @@ class Catalog:
     def ensure_collection(self, name: str, embedder: str, dimension: int, description: str = "") -> None:
         """Register a collection (no-op if it exists)."""
         with self._tx() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO collections VALUES (?, ?, ?, ?, ?)", (name, embedder, dimension, description, time.time())
-            )
+            db.execute("INSERT OR IGNORE INTO collections VALUES (?, ?, ?, ?, ?)", (name, embedder, dimension, description, time.time()))
 
     def collection(self, name: str) -> tuple[str, int] | None:
         """(embedder, dimension) of a collection, or None."""
@@ -157,9 +155,7 @@ class Catalog:
 
     def all_chunk_ids(self, collection: str) -> set[str]:
         """Committed chunk ids of a whole collection."""
-        rows = self._query(
-            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.collection = ?", (collection,)
-        )
+        rows = self._query("SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.collection = ?", (collection,))
         return {str(r[0]) for r in rows}
 
     def mark_failed(self, document_id: str, collection: str, source: str, content_hash: str, error: str) -> None:
@@ -175,9 +171,7 @@ class Catalog:
     def begin_replace(self, document_id: str, collection: str, new_ids: list[str]) -> None:
         """Step 1: remember that these chunk ids are about to be written to the store."""
         with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO intents VALUES (?, ?, 'upsert', ?)", (document_id, collection, json.dumps(new_ids))
-            )
+            db.execute("INSERT OR REPLACE INTO intents VALUES (?, ?, 'upsert', ?)", (document_id, collection, json.dumps(new_ids)))
 
     def commit_replace(self, record: DocumentRecord, new_ids: list[str]) -> list[str]:
         """Step 2: make ``new_ids`` the document's chunks; returns the old ids to delete from the store."""
@@ -200,9 +194,7 @@ class Catalog:
                 ),
             )
             if stale:
-                db.execute(
-                    "INSERT OR REPLACE INTO intents VALUES (?, ?, 'delete', ?)", (record.id, record.collection, json.dumps(stale))
-                )
+                db.execute("INSERT OR REPLACE INTO intents VALUES (?, ?, 'delete', ?)", (record.id, record.collection, json.dumps(stale)))
             else:
                 db.execute("DELETE FROM intents WHERE document_id = ?", (record.id,))
         return stale

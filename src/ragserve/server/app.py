@@ -67,9 +67,7 @@ def create_app(
     async def query(body: QueryRequest, pipeline: RagDep) -> QueryResponse:
         """Answer a question from a collection, with citations and sources."""
         if body.stream:
-            raise InvalidInput(
-                "streaming is not available yet", hint='send "stream": false (the default) to get the whole answer'
-            )
+            raise InvalidInput("streaming is not available yet", hint='send "stream": false (the default) to get the whole answer')
         k = min(body.k or settings.top_k, settings.server.max_k)
         answer = await pipeline.query(body.question, body.collection, k, body.filters)  # type: ignore[arg-type]
         return QueryResponse.of(answer)
@@ -81,9 +79,7 @@ def create_app(
         for name in pipeline.catalog.collections():
             embedder, _ = pipeline.catalog.collection(name) or ("", 0)
             docs_ = pipeline.catalog.documents(name)
-            out.append(
-                CollectionOut(name=name, documents=len(docs_), chunks=sum(d.chunk_count for d in docs_), embedder=embedder)
-            )
+            out.append(CollectionOut(name=name, documents=len(docs_), chunks=sum(d.chunk_count for d in docs_), embedder=embedder))
         return out
 
     @app.get("/healthz", tags=["health"])

@@ -66,9 +66,7 @@ class QueryResponse(BaseModel):
             answer=answer.text,
             mode=answer.mode,
             citations=[
-                CitationOut(
-                    marker=c.marker, source=c.source_index + 1, chunk_id=c.chunk_id, start=c.start, end=c.end, text=c.text
-                )
+                CitationOut(marker=c.marker, source=c.source_index + 1, chunk_id=c.chunk_id, start=c.start, end=c.end, text=c.text)
                 for c in answer.citations
             ],
             sources=[

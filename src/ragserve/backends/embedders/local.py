@@ -36,9 +36,7 @@ def _import(name: str, extra: str) -> Any:
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        raise MissingDependency(
-            f"the local embedder needs the {name!r} package", hint=f"run: pip install 'ragserve[{extra}]'"
-        ) from exc
+        raise MissingDependency(f"the local embedder needs the {name!r} package", hint=f"run: pip install 'ragserve[{extra}]'") from exc
 
 
 def model_dir(model: str, path: str | None) -> Path:
@@ -123,9 +121,7 @@ class LocalEmbedder(Embedder):
         """The cached ONNX graph for this model and quantisation."""
         src = model_dir(self.name, self._model_path)
         weights = src / "model.safetensors"
-        key = hashlib.sha256(
-            f"{GRAPH_VERSION}|{self._quantize}|{weights.stat().st_size}|{(src / 'config.json').read_text()}".encode()
-        )
+        key = hashlib.sha256(f"{GRAPH_VERSION}|{self._quantize}|{weights.stat().st_size}|{(src / 'config.json').read_text()}".encode())
         with weights.open("rb") as f:
             key.update(f.read(1 << 20))
         suffix = "int8" if self._quantize else "fp32"

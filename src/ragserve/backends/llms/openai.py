@@ -23,9 +23,7 @@ class OpenAIChat:
             headers = {}
             if self.settings.api_key is not None:
                 headers["Authorization"] = f"Bearer {self.settings.api_key.get_secret_value()}"
-            self._client = httpx.AsyncClient(
-                base_url=self.settings.base_url or "", headers=headers, timeout=self.settings.timeout
-            )
+            self._client = httpx.AsyncClient(base_url=self.settings.base_url or "", headers=headers, timeout=self.settings.timeout)
 
     async def close(self) -> None:
         """Close the connection pool."""

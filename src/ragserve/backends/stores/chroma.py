@@ -166,9 +166,7 @@ class ChromaStore:
         if not ids:
             return []
         got = await self._call(lambda: self._handle(collection).get(ids=list(ids), include=["documents", "metadatas"]))
-        return [
-            chunk_from_fields(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        ]
+        return [chunk_from_fields(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
 
     async def all_ids(self, collection: str) -> set[str]:
         """Every id, read in pages."""

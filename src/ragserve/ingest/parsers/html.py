@@ -57,9 +57,7 @@ def _row_text(node: Any) -> str:
 
 def _has_block_inside(node: Any) -> bool:
     # css() matches the node itself too, so look below each child instead
-    return any(
-        child.tag in _CONTAINER_TAGS or child.css_first(_CONTAINERS) is not None for child in node.iter(include_text=False)
-    )
+    return any(child.tag in _CONTAINER_TAGS or child.css_first(_CONTAINERS) is not None for child in node.iter(include_text=False))
 
 
 class HtmlParser:

@@ -14,15 +14,16 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _ANCHOR = re.compile(r"<a\s+name=\"[^\"]*\"\s*>\s*</a>", re.IGNORECASE)
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
 _LINK = re.compile(r"!?\[([^\]\n]*)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"]*\")?\)")
+_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 
 
 def clean_inline(line: str) -> str:
-    """Keep link text but drop link targets, empty HTML anchors and backslash escapes.
+    """Keep link text but drop link targets, bold markers, empty HTML anchors and backslash escapes.
 
     URLs and escapes carry little meaning for retrieval but cost many model tokens.
     """
-    return _ESCAPE.sub(r"\1", _LINK.sub(r"\1", _ANCHOR.sub("", line)))
+    return _ESCAPE.sub(r"\1", _BOLD.sub(r"\2", _LINK.sub(r"\1", _ANCHOR.sub("", line))))
 
 
 class MarkdownParser:

@@ -33,9 +33,7 @@ class PdfParser:
         try:
             reader = pypdf.PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not reader.decrypt(""):
-                raise InvalidDocument(
-                    source, "the PDF is encrypted with a password", hint="remove the password, then ingest it again"
-                )
+                raise InvalidDocument(source, "the PDF is encrypted with a password", hint="remove the password, then ingest it again")
             pages = [page.extract_text() or "" for page in reader.pages]
             meta_title = (reader.metadata.title if reader.metadata else None) or ""
         except InvalidDocument:
