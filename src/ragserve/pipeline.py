@@ -233,7 +233,9 @@ class RAG:
         self.generator = generator
         self.catalog = catalog
         self.ingestor = Ingestor(settings, embedder, store, catalog)
+        # concurrent questions share one model call and one store call per batch
         self._embed_batch = Coalescer[str, str, np.ndarray](self._embed_questions)
+        self._search_batch = Coalescer[tuple[str, int, MetadataFilter | None], np.ndarray, list[Hit]](self._search_vectors)
         self.ready = False
 
     async def start(self) -> None:
@@ -255,6 +257,10 @@ class RAG:
         vectors: Vectors = await self.embedder.embed_batch(questions, kind="query")
         return list(vectors)
 
+    async def _search_vectors(self, key: tuple[str, int, MetadataFilter | None], vectors: list[np.ndarray]) -> list[list[Hit]]:
+        collection, k, where = key
+        return await self.store.search(collection, np.stack(vectors), k, where)
+
     def check_collection(self, name: str) -> None:
         """Raise ``CollectionNotFound`` with the known names as a hint."""
         if self.catalog.collection(name) is None:
@@ -267,7 +273,7 @@ class RAG:
     async def retrieve(self, question: str, collection: str, k: int, where: MetadataFilter | None = None) -> list[Hit]:
         """The ``k`` best chunks for the question."""
         vector = await self._embed_batch.submit("q", question)
-        return (await self.store.search(collection, vector[None, :], k, where))[0]
+        return await self._search_batch.submit((collection, k, where), vector)
 
     async def query(
         self, question: str, collection: str | None = None, k: int | None = None, filters: dict[str, object] | None = None

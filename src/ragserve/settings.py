@@ -27,6 +27,7 @@ class EmbedderSettings(BaseModel):
     quantize: bool = Field(True, description="int8 weights: ~1.6x faster on CPU, cosine 0.993 to fp32")
     threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 = all cores")
     batch_size: int = Field(32, ge=1, le=1024)
+    spin_wait: bool = Field(False, description="let idle ONNX Runtime threads spin: faster alone, slower beside a busy server")
     max_tokens: int = Field(256, ge=16, le=512, description="model window; longer inputs are truncated")
 
 
@@ -76,6 +77,7 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_k: int = Field(50, ge=1)
+    gc_freeze: bool = Field(True, description="freeze the start-up heap so garbage collection pauses stay short")
 
 
 class Settings(BaseSettings):

@@ -11,6 +11,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 
 from ragserve.core.types import Citation, Hit
 
@@ -97,6 +98,12 @@ def sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
+@lru_cache(maxsize=8192)
+def _analysed(text: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    """Sentences of a chunk with their terms; chunks recur across questions, so this is cached."""
+    return tuple((lo, hi, frozenset(terms(text[lo:hi]))) for lo, hi in sentences(text))
+
+
 class ExtractiveGenerator:
     """Answers with up to ``max_sentences`` quoted sentences, each followed by its [n]."""
 
@@ -117,10 +124,9 @@ class ExtractiveGenerator:
         if not hits:
             return NO_ANSWER, []
         wanted = set(terms(question))
-        candidates = []  # (hit index, start, end, terms)
+        candidates: list[tuple[int, int, int, frozenset[str]]] = []  # (hit index, start, end, terms)
         for index, hit in enumerate(hits):
-            for lo, hi in sentences(hit.chunk.text):
-                candidates.append((index, lo, hi, set(terms(hit.chunk.text[lo:hi]))))
+            candidates.extend((index, lo, hi, ts) for lo, hi, ts in _analysed(hit.chunk.text))
         df = Counter(t for *_, ts in candidates for t in ts & wanted)
         n = len(candidates) or 1
         scored = []

@@ -28,6 +28,7 @@ def _local_embedder(s: Settings) -> Embedder:
         threads=e.threads,
         batch_size=e.batch_size,
         max_tokens=e.max_tokens,
+        spin_wait=e.spin_wait,
     )
 
 

@@ -96,12 +96,14 @@ class LocalEmbedder(Embedder):
         threads: int,
         batch_size: int,
         max_tokens: int,
+        spin_wait: bool = False,
     ) -> None:
         self.name = model
         self._model_path = model_path
         self._cache_dir = cache_dir
         self._quantize = quantize
         self._threads = threads or (os.cpu_count() or 1)
+        self._spin = spin_wait
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self._session: Any = None
@@ -148,6 +150,9 @@ class LocalEmbedder(Embedder):
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        if not self._spin:
+            # idle ORT threads otherwise spin-wait, taking CPU from the event loop and the store
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.dimension = int(self._session.get_outputs()[0].shape[1])
         enc = tokenizers.Tokenizer.from_file(str(src / "tokenizer.json"))
