@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ragserve.core.errors import RagError
+from ragserve.core.types import Hit
 from ragserve.pipeline import IngestReport, build_rag
 from ragserve.settings import Settings
 
@@ -117,9 +118,10 @@ def ingest(ctx: click.Context, path: Path, collection: str | None) -> None:
 @click.argument("question")
 @click.option("--collection", "-c", default=None, help="collection to search [default: default]")
 @click.option("-k", type=click.IntRange(1, 100), default=None, help="how many sources")
+@click.option("--mode", type=click.Choice(["dense", "keyword", "hybrid"]), default=None, help="retrieval mode [default: hybrid]")
 @click.option("--json", "as_json", is_flag=True, help="print the JSON the HTTP API returns")
 @click.pass_context
-def query(ctx: click.Context, question: str, collection: str | None, k: int | None, as_json: bool) -> None:
+def query(ctx: click.Context, question: str, collection: str | None, k: int | None, mode: str | None, as_json: bool) -> None:
     """Answer QUESTION from the indexed documents and list the sources."""
     from ragserve.server.schemas import QueryResponse
 
@@ -127,7 +129,7 @@ def query(ctx: click.Context, question: str, collection: str | None, k: int | No
         rag = build_rag(_settings(ctx))
         await rag.start()
         try:
-            return QueryResponse.of(await rag.query(question, collection, k))
+            return QueryResponse.of(await rag.query(question, collection, k, mode=mode))  # type: ignore[arg-type]
         finally:
             await rag.close()
 
@@ -167,6 +169,56 @@ def serve(ctx: click.Context, docs: Path | None, collection: str | None, host: s
     answers = f"LLM at {settings.llm.base_url}" if settings.llm.base_url else "extractive (no LLM configured)"
     console.print(f"ragserve: data in {settings.data_dir.resolve()}; answers: {answers}")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+@cli.command(name="eval")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score against")
+@click.option("--collection", "-c", default=None, help="collection to (re)use [default: eval-<folder name>]")
+@click.option("--mode", "modes", multiple=True, type=click.Choice(["dense", "keyword", "hybrid"]), help="modes to score [default: all]")
+@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
+@click.pass_context
+def evaluate_cmd(ctx: click.Context, folder: Path, split: str, collection: str | None, modes: tuple[str, ...], as_json: bool) -> None:
+    """Score retrieval on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
+
+    The corpus is ingested through the normal pipeline (unchanged documents are skipped on later runs),
+    then every judged query is run in each mode and nDCG@10, recall@10, recall@100 and MRR@10 printed.
+    """
+    from ragserve.evaluation import beir_items, evaluate, load_beir, run_queries
+
+    name = collection or f"eval-{folder.name}"[:63]
+
+    async def go() -> dict[str, dict[str, float]]:
+        data = load_beir(folder, split)
+        rag = build_rag(_settings(ctx))
+        await rag.start()
+        try:
+            items = beir_items(data)
+            with progress_bar("ingesting corpus") as update:
+                report = await rag.ingestor.ingest_items(items, name, total=len(items), progress=update)
+            if not as_json:
+                print_report(report)
+
+            async def retrieve(question: str, mode: str) -> list[Hit]:
+                return await rag.retrieve(question, name, 150, None, mode)  # type: ignore[arg-type]
+
+            results = {}
+            for mode in modes or ("dense", "keyword", "hybrid"):
+                runs, qps = await run_queries(retrieve, data.queries, mode)
+                results[mode] = {**evaluate(runs, data.qrels), "queries_per_s": qps}
+            return results
+        finally:
+            await rag.close()
+
+    results = _run(lambda: asyncio.run(go()))
+    if as_json:
+        click.echo(json.dumps({"dataset": folder.name, "split": split, "collection": name, "results": results}, indent=2))
+        return
+    click.echo(f"{'mode':8} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7} {'q/s':>7}")
+    for mode, r in results.items():
+        click.echo(
+            f"{mode:8} {r['ndcg@10']:8.4f} {r['recall@10']:7.4f} {r['recall@100']:7.4f} {r['mrr@10']:7.4f} {r['queries_per_s']:7.1f}"
+        )
 
 
 def main() -> None:

@@ -13,17 +13,21 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from ragserve.batching import Coalescer
 from ragserve.core.errors import CollectionNotFound, ConfigError, EmptyQuery, InvalidInput, RagError
-from ragserve.core.protocols import Embedder, Generator, Vectors, VectorStore
+from ragserve.core.protocols import Embedder, Generator, KeywordIndex, Vectors, VectorStore
 from ragserve.core.types import Answer, Chunk, Document, Hit, MetadataFilter
 from ragserve.ingest import parsers
 from ragserve.ingest.catalog import Catalog, DocumentRecord
 from ragserve.ingest.chunking import ChunkingOptions, chunk_document, document_id
+from ragserve.retrieval.hybrid import fuse
 from ragserve.settings import Settings
+
+RetrievalMode = Literal["dense", "keyword", "hybrid"]
 
 log = logging.getLogger(__name__)
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
@@ -81,11 +85,14 @@ def walk(root: Path) -> tuple[list[Path], list[str]]:
 class Ingestor:
     """Parses, chunks, embeds and stores documents, keeping catalog and store consistent."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore, catalog: Catalog) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder, store: VectorStore, catalog: Catalog, keyword: KeywordIndex | None = None
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store
         self.catalog = catalog
+        self.keyword = keyword
         c = settings.chunk
         self.options = ChunkingOptions(c.max_tokens, c.overlap, c.min_tokens)
 
@@ -100,6 +107,8 @@ class Ingestor:
                 hint="use the same RAGSERVE_EMBEDDER__MODEL, or ingest into a new collection",
             )
         await self.store.create_collection(name, self.embedder.dimension)
+        if self.keyword is not None:
+            await self.keyword.create_collection(name)
         self.catalog.ensure_collection(name, self.embedder.name, self.embedder.dimension)
 
     async def recover(self) -> int:
@@ -111,12 +120,19 @@ class Ingestor:
                 orphans = [c for c in intent.chunk_ids if c not in committed]
             else:
                 orphans = intent.chunk_ids
-            with contextlib.suppress(CollectionNotFound):  # a dropped collection has nothing left to undo
-                await self.store.delete(intent.collection, orphans)
+            await self._delete_chunks(intent.collection, orphans)
             self.catalog.finish(intent.document_id)
         if intents:
             log.info("recovered %d interrupted document writes", len(intents))
         return len(intents)
+
+    async def _delete_chunks(self, collection: str, ids: Sequence[str]) -> None:
+        """Delete from the vector store and the keyword index; absent ids and collections are fine."""
+        with contextlib.suppress(CollectionNotFound):  # a dropped collection has nothing left to undo
+            await self.store.delete(collection, ids)
+        if self.keyword is not None:
+            with contextlib.suppress(CollectionNotFound):
+                await self.keyword.delete(collection, ids)
 
     def _prepare(self, data: bytes, source: str, collection: str, media_type: str | None) -> _Parsed | None:
         """Parse and chunk one file; None if it is unchanged since it was indexed."""
@@ -138,22 +154,24 @@ class Ingestor:
         return _Parsed(record, chunks)
 
     async def _store(self, collection: str, batch: list[_Parsed], report: IngestReport) -> None:
-        """Embed the chunks of several documents at once, then write them document by document."""
+        """Embed the chunks of several documents at once, then write them with the intent protocol
+        (see ``ingest.catalog``): intents, store and keyword writes, catalog commit, stale deletes."""
         chunks = [c for p in batch for c in p.chunks]
         vectors = await self.embedder.embed([c.embed_text for c in chunks])
-        offset = 0
         for parsed in batch:
-            n = len(parsed.chunks)
-            ids = [c.id for c in parsed.chunks]
-            self.catalog.begin_replace(parsed.record.id, collection, ids)
-            await self.store.upsert(collection, parsed.chunks, vectors[offset : offset + n])
-            stale = self.catalog.commit_replace(parsed.record, ids)
-            if stale:
-                await self.store.delete(collection, stale)
-                self.catalog.finish(parsed.record.id)
-            offset += n
-            report.indexed += 1
-            report.chunks += n
+            self.catalog.begin_replace(parsed.record.id, collection, [c.id for c in parsed.chunks])
+        await self.store.upsert(collection, chunks, vectors)
+        if self.keyword is not None:
+            await self.keyword.upsert(collection, chunks)
+        stale_by_doc = {p.record.id: self.catalog.commit_replace(p.record, [c.id for c in p.chunks]) for p in batch}
+        stale = [cid for ids in stale_by_doc.values() for cid in ids]
+        if stale:
+            await self._delete_chunks(collection, stale)
+            for doc_id, ids in stale_by_doc.items():
+                if ids:
+                    self.catalog.finish(doc_id)
+        report.indexed += len(batch)
+        report.chunks += len(chunks)
 
     async def ingest_items(
         self,
@@ -226,13 +244,22 @@ class Ingestor:
 class RAG:
     """Answers questions over a collection: embed, search, generate, with timings."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore, generator: Generator, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        store: VectorStore,
+        generator: Generator,
+        catalog: Catalog,
+        keyword: KeywordIndex | None = None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store
         self.generator = generator
         self.catalog = catalog
-        self.ingestor = Ingestor(settings, embedder, store, catalog)
+        self.keyword = keyword
+        self.ingestor = Ingestor(settings, embedder, store, catalog, keyword)
         # concurrent questions share one model call and one store call per batch
         self._embed_batch = Coalescer[str, str, np.ndarray](self._embed_questions)
         self._search_batch = Coalescer[tuple[str, int, MetadataFilter | None], np.ndarray, list[Hit]](self._search_vectors)
@@ -270,13 +297,38 @@ class RAG:
                 hint=f"known collections: {', '.join(known)}" if known else "ingest documents first: ragserve ingest PATH",
             )
 
-    async def retrieve(self, question: str, collection: str, k: int, where: MetadataFilter | None = None) -> list[Hit]:
-        """The ``k`` best chunks for the question."""
+    async def _dense(self, question: str, collection: str, k: int, where: MetadataFilter | None) -> list[Hit]:
         vector = await self._embed_batch.submit("q", question)
         return await self._search_batch.submit((collection, k, where), vector)
 
+    async def retrieve(
+        self, question: str, collection: str, k: int, where: MetadataFilter | None = None, mode: RetrievalMode | None = None
+    ) -> list[Hit]:
+        """The ``k`` best chunks for the question: dense, keyword (BM25) or both fused."""
+        mode = mode or self.settings.retrieval.mode
+        if mode != "dense" and self.keyword is None:
+            if mode == "keyword":
+                raise ConfigError("keyword search is off", hint="set RAGSERVE_RETRIEVAL__KEYWORD_INDEX=tantivy and re-ingest")
+            mode = "dense"
+        if mode == "dense":
+            return await self._dense(question, collection, k, where)
+        assert self.keyword is not None
+        if mode == "keyword":
+            return await self.keyword.search(collection, question, k, where)
+        r = self.settings.retrieval
+        depth = max(k, r.candidates)
+        dense, keyword = await asyncio.gather(
+            self._dense(question, collection, depth, where), self.keyword.search(collection, question, depth, where)
+        )
+        return fuse(dense, keyword, k, method=r.fusion, weight=r.dense_weight)
+
     async def query(
-        self, question: str, collection: str | None = None, k: int | None = None, filters: dict[str, object] | None = None
+        self,
+        question: str,
+        collection: str | None = None,
+        k: int | None = None,
+        filters: dict[str, object] | None = None,
+        mode: RetrievalMode | None = None,
     ) -> Answer:
         """Answer a question with citations and sources."""
         question = question.strip()
@@ -286,7 +338,7 @@ class RAG:
         self.check_collection(name)
         where = MetadataFilter.parse(filters)
         t0 = time.perf_counter()
-        hits = await self.retrieve(question, name, k or self.settings.top_k, where)
+        hits = await self.retrieve(question, name, k or self.settings.top_k, where, mode)
         t1 = time.perf_counter()
         text, citations = await self.generator.generate(question, hits)
         t2 = time.perf_counter()
@@ -307,9 +359,5 @@ def build_rag(
         store or registry.build_store(settings),
         generator or registry.build_generator(settings),
         Catalog(settings.data_dir / "catalog.sqlite3"),
+        registry.build_keyword(settings),
     )
-
-
-def hit_batches(hits: Sequence[Hit]) -> list[str]:
-    """Chunk ids of hits (helper for tests and reports)."""
-    return [h.chunk.id for h in hits]

@@ -53,6 +53,16 @@ class ChunkSettings(BaseModel):
         return self
 
 
+class RetrievalSettings(BaseModel):
+    """How chunks are found: dense vectors, BM25 keywords, or both fused."""
+
+    mode: Literal["dense", "keyword", "hybrid"] = "hybrid"
+    keyword_index: Literal["tantivy", "none"] = "tantivy"
+    fusion: Literal["rrf", "zscore", "minmax"] = "zscore"
+    dense_weight: float = Field(0.5, ge=0, le=1, description="weight of the dense side in score fusion")
+    candidates: int = Field(50, ge=1, le=1000, description="candidates each side contributes to fusion")
+
+
 class LLMSettings(BaseModel):
     """An OpenAI-compatible chat server; without a base_url, answers are extractive (offline)."""
 
@@ -90,6 +100,7 @@ class Settings(BaseSettings):
     embedder: EmbedderSettings = EmbedderSettings()
     store: StoreSettings = StoreSettings()
     chunk: ChunkSettings = ChunkSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
     llm: LLMSettings = LLMSettings()
     server: ServerSettings = ServerSettings()
     top_k: int = Field(5, ge=1, le=50)

@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from ragserve.core.errors import ConfigError
-from ragserve.core.protocols import Embedder, Generator, VectorStore
+from ragserve.core.protocols import Embedder, Generator, KeywordIndex, VectorStore
 from ragserve.settings import Settings
 
 
@@ -50,6 +50,16 @@ def _memory_store(s: Settings) -> VectorStore:
     return MemoryStore()
 
 
+def _tantivy_keyword(s: Settings) -> KeywordIndex | None:
+    from ragserve.backends.keyword.tantivy import TantivyKeywordIndex
+
+    return TantivyKeywordIndex(s.data_dir / "keyword")
+
+
+def _no_keyword(s: Settings) -> KeywordIndex | None:
+    return None
+
+
 def _openai_generator(s: Settings) -> Generator:
     from ragserve.answer.llm import LLMGenerator
     from ragserve.backends.llms.openai import OpenAIChat
@@ -68,6 +78,8 @@ BUILTINS: dict[str, Callable[[Settings], Any]] = {
     "embedder.fake": _fake_embedder,
     "store.chroma": _chroma_store,
     "store.memory": _memory_store,
+    "keyword.tantivy": _tantivy_keyword,
+    "keyword.none": _no_keyword,
     "generator.openai": _openai_generator,
     "generator.extractive": _extractive_generator,
 }
@@ -92,6 +104,11 @@ def build_embedder(s: Settings) -> Embedder:
 def build_store(s: Settings) -> VectorStore:
     """The vector store named by ``store.kind``."""
     return _factory("store", s.store.kind)(s)  # type: ignore[no-any-return]
+
+
+def build_keyword(s: Settings) -> KeywordIndex | None:
+    """The keyword index named by ``retrieval.keyword_index`` (None for ``none``)."""
+    return _factory("keyword", s.retrieval.keyword_index)(s)  # type: ignore[no-any-return]
 
 
 def build_generator(s: Settings) -> Generator:

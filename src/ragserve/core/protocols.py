@@ -150,6 +150,38 @@ class VectorStore(Protocol):
         ...
 
 
+class KeywordIndex(Protocol):
+    """BM25 over the same chunks as the vector store, kept consistent with it by the ingestor.
+
+    Same contract as ``VectorStore`` for upsert (replace by id), delete (absent ids are fine) and
+    missing collections; ``search`` takes the question's text.
+    """
+
+    async def create_collection(self, name: str) -> None:
+        """Create if absent."""
+        ...
+
+    async def drop_collection(self, name: str) -> None:
+        """Remove if present."""
+        ...
+
+    async def upsert(self, collection: str, chunks: Sequence[Chunk]) -> None:
+        """Insert or replace chunks."""
+        ...
+
+    async def delete(self, collection: str, ids: Sequence[str]) -> None:
+        """Delete chunks by id."""
+        ...
+
+    async def search(self, collection: str, question: str, k: int, where: MetadataFilter | None = None) -> list[Hit]:
+        """The ``k`` best chunks by BM25 (higher is better)."""
+        ...
+
+    async def all_ids(self, collection: str) -> set[str]:
+        """Every chunk id."""
+        ...
+
+
 class Generator(Protocol):
     """Writes the answer to a question from retrieved hits, citing them as [n] (1-based)."""
 
@@ -168,4 +200,4 @@ class Generator(Protocol):
         ...
 
 
-__all__ = ["EmbedKind", "Embedder", "Generator", "Parser", "Tokenizer", "VectorStore", "Vectors"]
+__all__ = ["EmbedKind", "Embedder", "Generator", "KeywordIndex", "Parser", "Tokenizer", "VectorStore", "Vectors"]

@@ -75,7 +75,7 @@ def create_app(
         if body.stream:
             raise InvalidInput("streaming is not available yet", hint='send "stream": false (the default) to get the whole answer')
         k = min(body.k or settings.top_k, settings.server.max_k)
-        answer = await pipeline.query(body.question, body.collection, k, body.filters)  # type: ignore[arg-type]
+        answer = await pipeline.query(body.question, body.collection, k, body.filters, body.mode)  # type: ignore[arg-type]
         # serialised once by pydantic-core; returning the model would validate it a second time
         return Response(QueryResponse.of(answer).model_dump_json(), media_type="application/json")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragserve.core.types import Answer
@@ -19,6 +21,9 @@ class QueryRequest(BaseModel):
     k: int | None = Field(None, ge=1, le=100, description="how many sources to retrieve")
     filters: dict[str, FilterValue] | None = Field(
         None, description='metadata filter: {"source": "a.md"} (equality) or {"source": ["a.md", "b.md"]} (any of)'
+    )
+    mode: Literal["dense", "keyword", "hybrid"] | None = Field(
+        None, description="retrieval: dense vectors, BM25 keywords, or both fused (the server's default when omitted)"
     )
     stream: bool = Field(False, description="server-sent events; not available yet (answers are returned whole)")
 

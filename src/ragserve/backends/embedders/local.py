@@ -157,7 +157,6 @@ class LocalEmbedder(Embedder):
         self.dimension = int(self._session.get_outputs()[0].shape[1])
         enc = tokenizers.Tokenizer.from_file(str(src / "tokenizer.json"))
         enc.enable_truncation(self.max_tokens)
-        enc.enable_padding()
         self._encoder = enc
 
     async def close(self) -> None:
@@ -166,15 +165,47 @@ class LocalEmbedder(Embedder):
             self._pool.shutdown(wait=True)
         self._session = self._pool = None
 
-    def _run(self, texts: Sequence[str]) -> Vectors:
-        encodings = self._encoder.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self._encoder.encode_batch(list(texts))]
+
+    def _run_ids(self, batch: Sequence[list[int]]) -> Vectors:
+        """One model call on token ids, padded to the longest."""
+        width = max(len(ids) for ids in batch)
+        ids = np.zeros((len(batch), width), dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, seq in enumerate(batch):
+            ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
         out = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         return np.ascontiguousarray(out, dtype=np.float32)
+
+    def _run(self, texts: Sequence[str]) -> Vectors:
+        return self._run_ids(self._tokenize(texts))
 
     async def embed_batch(self, texts: Sequence[str], *, kind: EmbedKind = "passage") -> Vectors:
         """Embed one batch on the model's own thread (ONNX Runtime releases the GIL)."""
         if self._session is None:
             await self.start()
         return await asyncio.get_running_loop().run_in_executor(self._pool, self._run, texts)
+
+    async def embed(self, texts: Sequence[str], *, kind: EmbedKind = "passage") -> Vectors:
+        """Tokenize once, sort by token count, and fill each model call up to a padded-token budget:
+        texts of similar length share a batch (little padding) and short texts get larger batches."""
+        await self.start()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        loop = asyncio.get_running_loop()
+        tokens = await loop.run_in_executor(self._pool, self._tokenize, texts)
+        order = sorted(range(len(texts)), key=lambda i: len(tokens[i]))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        budget = self.batch_size * self.max_tokens
+        start = 0
+        while start < len(order):
+            end = start + 1
+            # sorted ascending, so the last member sets the padded width of the batch
+            while end < len(order) and (end - start + 1) * len(tokens[order[end]]) <= budget and end - start < 4 * self.batch_size:
+                end += 1
+            idx = order[start:end]
+            out[idx] = await loop.run_in_executor(self._pool, self._run_ids, [tokens[i] for i in idx])
+            start = end
+        return out
