@@ -30,6 +30,8 @@ from ragserve.settings import Settings
 RetrievalMode = Literal["dense", "keyword", "hybrid"]
 
 log = logging.getLogger(__name__)
+#: bump when parsing or chunking changes what a file turns into
+PIPELINE_VERSION = "1"
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
@@ -95,6 +97,8 @@ class Ingestor:
         self.keyword = keyword
         c = settings.chunk
         self.options = ChunkingOptions(c.max_tokens, c.overlap, c.min_tokens)
+        # part of every document's hash: new chunking, parsing or embedding re-indexes unchanged files
+        self.fingerprint = f"{PIPELINE_VERSION}|{embedder.fingerprint}|{c.max_tokens}|{c.overlap}|{c.min_tokens}".encode()
 
     async def ensure_collection(self, name: str) -> None:
         """Create the collection in catalog and store; refuse a model change on an existing one."""
@@ -136,7 +140,7 @@ class Ingestor:
 
     def _prepare(self, data: bytes, source: str, collection: str, media_type: str | None) -> _Parsed | None:
         """Parse and chunk one file; None if it is unchanged since it was indexed."""
-        digest = hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(self.fingerprint + b"\x00" + data).hexdigest()
         doc_id = document_id(collection, source)
         known = self.catalog.document(doc_id)
         if known is not None and known.content_hash == digest and known.status == "indexed":

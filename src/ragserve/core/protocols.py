@@ -53,6 +53,8 @@ class Embedder(ABC):
     """
 
     name: str = "embedder"
+    #: changes whenever the vectors would change; documents indexed under another fingerprint are re-embedded
+    fingerprint: str = "embedder"
     dimension: int = 0
     max_tokens: int = 256
     batch_size: int = 32

