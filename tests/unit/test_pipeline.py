@@ -127,3 +127,18 @@ async def test_coalescer_propagates_errors() -> None:
     co = Coalescer[str, int, int](fail)
     with pytest.raises(RuntimeError):
         await co.submit("k", 1)
+
+
+async def test_a_pipeline_change_reindexes_unchanged_files(tmp_path: Path, docs: Path) -> None:
+    def make(max_tokens: int) -> RAG:
+        settings = Settings.load(data_dir=tmp_path / "d", embedder={"kind": "fake"}, store={"kind": "memory"}, chunk={"max_tokens": max_tokens})
+        return build_rag(settings, generator=ExtractiveGenerator())
+
+    first = make(200)
+    await first.start()
+    assert (await first.ingestor.ingest_path(docs, "default")).indexed == 3
+    second = make(100)
+    second.store = second.ingestor.store = first.store  # same (in-memory) store, new chunking settings
+    await second.start()
+    report = await second.ingestor.ingest_path(docs, "default")
+    assert (report.indexed, report.unchanged) == (3, 0)

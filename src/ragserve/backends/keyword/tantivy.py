@@ -12,12 +12,14 @@ import asyncio
 import json
 import shutil
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ragserve.backends.stores.fields import chunk_fields, chunk_from_fields
-from ragserve.core.errors import CollectionNotFound, MissingDependency
+from ragserve.core.errors import BackendUnavailable, CollectionNotFound, MissingDependency
 from ragserve.core.types import Chunk, Hit, MetadataFilter
 
 ANALYZER = "ragserve_en"
@@ -56,14 +58,39 @@ class _Collection:
             .build()
         )
         self.index.register_tokenizer(ANALYZER, self.analyzer)
-        self.writer = self.index.writer(heap_size=64_000_000, num_threads=1)
         self.lock = threading.Lock()
 
-    def upsert(self, chunks: Sequence[Chunk]) -> None:
+    @contextmanager
+    def writer(self) -> Iterator[Any]:
+        """The index writer for one batch of changes, committed and released at the end.
+
+        Tantivy allows one writer per index across processes, so it is held only while writing (a
+        server and an ``ingest`` command can share a data directory); a busy lock is retried briefly.
+        """
         with self.lock:
+            for attempt in range(100):
+                try:
+                    writer = self.index.writer(heap_size=32_000_000, num_threads=1)
+                    break
+                except ValueError as exc:
+                    if "LockBusy" not in str(exc) or attempt == 99:
+                        raise BackendUnavailable(f"the keyword index is locked by another writer: {exc}") from exc
+                    time.sleep(0.1)
+            try:
+                yield writer
+                writer.commit()
+            except BaseException:
+                writer.rollback()
+                raise
+            finally:
+                del writer  # dropping the writer releases the lock
+        self.index.reload()
+
+    def upsert(self, chunks: Sequence[Chunk]) -> None:
+        with self.writer() as writer:
             for chunk in chunks:
                 fields = chunk_fields(chunk)
-                self.writer.delete_documents_by_term("chunk_id", chunk.id)
+                writer.delete_documents_by_term("chunk_id", chunk.id)
                 doc = self.tv.Document()
                 doc.add_text("chunk_id", chunk.id)
                 doc.add_text("document_id", chunk.document_id)
@@ -71,16 +98,12 @@ class _Collection:
                 doc.add_text("body", chunk.embed_text)
                 doc.add_text("text", chunk.text)
                 doc.add_json("meta", json.dumps(fields))
-                self.writer.add_document(doc)
-            self.writer.commit()
-        self.index.reload()
+                writer.add_document(doc)
 
     def delete(self, ids: Sequence[str]) -> None:
-        with self.lock:
+        with self.writer() as writer:
             for cid in ids:
-                self.writer.delete_documents_by_term("chunk_id", cid)
-            self.writer.commit()
-        self.index.reload()
+                writer.delete_documents_by_term("chunk_id", cid)
 
     def _filter(self, where: MetadataFilter) -> Any:
         tv = self.tv
