@@ -19,7 +19,7 @@ import numpy as np
 
 from ragserve.batching import Coalescer
 from ragserve.core.errors import CollectionNotFound, ConfigError, EmptyQuery, InvalidInput, RagError
-from ragserve.core.protocols import Embedder, Generator, KeywordIndex, Vectors, VectorStore
+from ragserve.core.protocols import Embedder, Generator, KeywordIndex, Reranker, Vectors, VectorStore
 from ragserve.core.types import Answer, Chunk, Document, Hit, MetadataFilter
 from ragserve.ingest import parsers
 from ragserve.ingest.catalog import Catalog, DocumentRecord
@@ -256,11 +256,13 @@ class RAG:
         generator: Generator,
         catalog: Catalog,
         keyword: KeywordIndex | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store
         self.generator = generator
+        self.reranker = reranker
         self.catalog = catalog
         self.keyword = keyword
         self.ingestor = Ingestor(settings, embedder, store, catalog, keyword)
@@ -281,6 +283,8 @@ class RAG:
         """Release everything."""
         self.ready = False
         await self.generator.close()
+        if self.reranker is not None:
+            await self.reranker.close()
         await self.store.close()
         await self.embedder.close()
 
@@ -342,7 +346,12 @@ class RAG:
         self.check_collection(name)
         where = MetadataFilter.parse(filters)
         t0 = time.perf_counter()
-        hits = await self.retrieve(question, name, k or self.settings.top_k, where, mode)
+        want = k or self.settings.top_k
+        if self.reranker is None:
+            hits = await self.retrieve(question, name, want, where, mode)
+        else:
+            candidates = await self.retrieve(question, name, max(want, self.settings.rerank.candidates), where, mode)
+            hits = await self.reranker.rerank(question, candidates, want)
         t1 = time.perf_counter()
         text, citations = await self.generator.generate(question, hits)
         t2 = time.perf_counter()
@@ -364,4 +373,5 @@ def build_rag(
         generator or registry.build_generator(settings),
         Catalog(settings.data_dir / "catalog.sqlite3"),
         registry.build_keyword(settings),
+        registry.build_reranker(settings),
     )

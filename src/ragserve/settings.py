@@ -63,6 +63,16 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(50, ge=1, le=1000, description="candidates each side contributes to fusion")
 
 
+class RerankSettings(BaseModel):
+    """An optional reranker behind a ``/rerank`` endpoint (vLLM, TEI, llama.cpp, Jina, Cohere)."""
+
+    base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8081/v1; unset = no reranking")
+    model: str = "reranker"
+    api_key: SecretStr | None = None
+    candidates: int = Field(20, ge=1, le=200, description="hits sent to the reranker; the best k are kept")
+    timeout: float = Field(30.0, gt=0)
+
+
 class LLMSettings(BaseModel):
     """An OpenAI-compatible chat server; without a base_url, answers are extractive (offline)."""
 
@@ -101,6 +111,7 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     chunk: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    rerank: RerankSettings = RerankSettings()
     llm: LLMSettings = LLMSettings()
     server: ServerSettings = ServerSettings()
     top_k: int = Field(5, ge=1, le=50)

@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from ragserve.core.errors import ConfigError
-from ragserve.core.protocols import Embedder, Generator, KeywordIndex, VectorStore
+from ragserve.core.protocols import Embedder, Generator, KeywordIndex, Reranker, VectorStore
 from ragserve.settings import Settings
 
 
@@ -109,6 +109,16 @@ def build_store(s: Settings) -> VectorStore:
 def build_keyword(s: Settings) -> KeywordIndex | None:
     """The keyword index named by ``retrieval.keyword_index`` (None for ``none``)."""
     return _factory("keyword", s.retrieval.keyword_index)(s)  # type: ignore[no-any-return]
+
+
+def build_reranker(s: Settings) -> Reranker | None:
+    """The ``/rerank`` endpoint client when ``rerank.base_url`` is set."""
+    if not s.rerank.base_url:
+        return None
+    from ragserve.backends.rerankers.endpoint import RerankEndpoint
+
+    key = s.rerank.api_key.get_secret_value() if s.rerank.api_key else None
+    return RerankEndpoint(s.rerank.base_url, s.rerank.model, key, s.rerank.timeout)
 
 
 def build_generator(s: Settings) -> Generator:

@@ -184,6 +184,21 @@ class KeywordIndex(Protocol):
         ...
 
 
+class Reranker(Protocol):
+    """Reorders hits for a question with a model that reads both; off by default.
+
+    Returns at most ``k`` hits, best first, scored by the reranker.
+    """
+
+    async def rerank(self, question: str, hits: Sequence[Hit], k: int) -> list[Hit]:
+        """The ``k`` best hits by the reranker's relevance score."""
+        ...
+
+    async def close(self) -> None:
+        """Release clients."""
+        ...
+
+
 class Generator(Protocol):
     """Writes the answer to a question from retrieved hits, citing them as [n] (1-based)."""
 
@@ -202,4 +217,4 @@ class Generator(Protocol):
         ...
 
 
-__all__ = ["EmbedKind", "Embedder", "Generator", "KeywordIndex", "Parser", "Tokenizer", "VectorStore", "Vectors"]
+__all__ = ["EmbedKind", "Embedder", "Generator", "KeywordIndex", "Parser", "Reranker", "Tokenizer", "VectorStore", "Vectors"]
