@@ -21,7 +21,8 @@ def beir(folder: Path) -> Path:
     docs = {"d1": ("Aspirin", "Aspirin reduces the risk of heart attacks."), "d2": ("Coffee", "Coffee contains caffeine and antioxidants.")}
     docs |= {f"x{i}": (f"Other {i}", f"Unrelated text number {i} about geology and rocks.") for i in range(20)}
     (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": t, "text": x}) + "\n" for k, (t, x) in docs.items()))
-    (folder / "queries.jsonl").write_text('{"_id": "q1", "text": "does aspirin reduce heart attacks"}\n{"_id": "q2", "text": "caffeine in coffee"}\n')
+    queries = [{"_id": "q1", "text": "does aspirin reduce heart attacks"}, {"_id": "q2", "text": "caffeine in coffee"}]
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     (folder / "qrels/train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
     return folder
 

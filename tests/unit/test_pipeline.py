@@ -131,7 +131,9 @@ async def test_coalescer_propagates_errors() -> None:
 
 async def test_a_pipeline_change_reindexes_unchanged_files(tmp_path: Path, docs: Path) -> None:
     def make(max_tokens: int) -> RAG:
-        settings = Settings.load(data_dir=tmp_path / "d", embedder={"kind": "fake"}, store={"kind": "memory"}, chunk={"max_tokens": max_tokens})
+        settings = Settings.load(
+            data_dir=tmp_path / "d", embedder={"kind": "fake"}, store={"kind": "memory"}, chunk={"max_tokens": max_tokens}
+        )
         return build_rag(settings, generator=ExtractiveGenerator())
 
     first = make(200)
