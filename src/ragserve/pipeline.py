@@ -24,7 +24,7 @@ from ragserve.core.types import Answer, Chunk, Document, Hit, MetadataFilter
 from ragserve.ingest import parsers
 from ragserve.ingest.catalog import Catalog, DocumentRecord
 from ragserve.ingest.chunking import ChunkingOptions, chunk_document, document_id
-from ragserve.retrieval.hybrid import fuse
+from ragserve.retrieval.hybrid import fuse_ids
 from ragserve.settings import Settings
 
 RetrievalMode = Literal["dense", "keyword", "hybrid"]
@@ -269,6 +269,8 @@ class RAG:
         # concurrent questions share one model call and one store call per batch
         self._embed_batch = Coalescer[str, str, np.ndarray](self._embed_questions)
         self._search_batch = Coalescer[tuple[str, int, MetadataFilter | None], np.ndarray, list[Hit]](self._search_vectors)
+        self._ids_batch = Coalescer[tuple[str, int, MetadataFilter | None], np.ndarray, list[tuple[str, float]]](self._search_ids)
+        self._get_batch = Coalescer[str, list[str], dict[str, Chunk]](self._get_chunks)
         self.ready = False
 
     async def start(self) -> None:
@@ -295,6 +297,14 @@ class RAG:
     async def _search_vectors(self, key: tuple[str, int, MetadataFilter | None], vectors: list[np.ndarray]) -> list[list[Hit]]:
         collection, k, where = key
         return await self.store.search(collection, np.stack(vectors), k, where)
+
+    async def _search_ids(self, key: tuple[str, int, MetadataFilter | None], vectors: list[np.ndarray]) -> list[list[tuple[str, float]]]:
+        collection, k, where = key
+        return await self.store.search_ids(collection, np.stack(vectors), k, where)
+
+    async def _get_chunks(self, collection: str, id_lists: list[list[str]]) -> list[dict[str, Chunk]]:
+        found = {c.id: c for c in await self.store.get(collection, list(dict.fromkeys(i for ids in id_lists for i in ids)))}
+        return [{i: found[i] for i in ids if i in found} for ids in id_lists]
 
     def check_collection(self, name: str) -> None:
         """Raise ``CollectionNotFound`` with the known names as a hint."""
@@ -323,12 +333,22 @@ class RAG:
         assert self.keyword is not None
         if mode == "keyword":
             return await self.keyword.search(collection, question, k, where)
+        return await self._hybrid(question, collection, k, where)
+
+    async def _hybrid(self, question: str, collection: str, k: int, where: MetadataFilter | None) -> list[Hit]:
+        """Fuse ids and scores of both sides' candidates, then read only the ``k`` winners."""
+        assert self.keyword is not None
         r = self.settings.retrieval
         depth = max(k, r.candidates)
-        dense, keyword = await asyncio.gather(
-            self._dense(question, collection, depth, where), self.keyword.search(collection, question, depth, where)
-        )
-        return fuse(dense, keyword, k, method=r.fusion, weight=r.dense_weight)
+
+        async def dense_ids() -> list[tuple[str, float]]:
+            vector = await self._embed_batch.submit("q", question)
+            return await self._ids_batch.submit((collection, depth, where), vector)
+
+        dense, keyword = await asyncio.gather(dense_ids(), self.keyword.search_ids(collection, question, depth, where))
+        winners = fuse_ids(dense, keyword, k, method=r.fusion, weight=r.dense_weight)
+        chunks = await self._get_batch.submit(collection, [cid for cid, _ in winners])
+        return [Hit(chunks[cid], score) for cid, score in winners if cid in chunks]
 
     async def query(
         self,

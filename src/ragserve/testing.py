@@ -83,6 +83,16 @@ class VectorStoreContract:
         scores = [h.score for h in results[0]]
         assert scores == sorted(scores, reverse=True)
 
+    async def test_search_ids_agrees_with_search(self, store: VectorStore) -> None:
+        await store.create_collection("c1", DIM)
+        await store.upsert("c1", make_chunks(6, "a.md") + make_chunks(6, "b.md"), vectors(12, seed=6))
+        query = vectors(2, seed=7)
+        where = MetadataFilter.parse({"source": "a.md"})
+        full = await store.search("c1", query, k=4, where=where)
+        ids = await store.search_ids("c1", query, k=4, where=where)
+        assert [[h.chunk.id for h in row] for row in full] == [[cid for cid, _ in row] for row in ids]
+        assert [[round(h.score, 4) for h in row] for row in full] == [[round(s, 4) for _, s in row] for row in ids]
+
     async def test_search_with_filter(self, store: VectorStore) -> None:
         await store.create_collection("c1", DIM)
         await store.upsert("c1", make_chunks(6, "a.md") + make_chunks(6, "b.md"), vectors(12, seed=4))

@@ -20,7 +20,7 @@ EXPECTED = [
     ("What are SageMaker geospatial capabilities?", 3, {"geospatial.md", "geospatial-getting-started.md"}),
     ("How do I customize a notebook instance with a lifecycle configuration script?", 1, {"notebook-lifecycle-config.md"}),
     ("How do I use managed spot training to reduce training costs?", 1, {"model-managed-spot-training.md"}),
-    ("What rules does SageMaker Debugger provide to detect training issues?", 1, {"use-debugger-built-in-rules.md"}),
+    ("What rules does SageMaker Debugger provide to detect training issues?", 2, {"use-debugger-built-in-rules.md"}),
     ("How do I deploy a model to a serverless inference endpoint?", 3, {"serverless-endpoints.md", "serverless-endpoints-create.md"}),
     ("How do I get inferences for an entire dataset with batch transform?", 5, {"batch-transform.md", "inference-pipeline-batch.md"}),
     (

@@ -151,6 +151,12 @@ class VectorStore(Protocol):
         """Nearest chunks for each row of ``vectors`` (a batch of queries)."""
         ...
 
+    async def search_ids(
+        self, collection: str, vectors: Vectors, k: int, where: MetadataFilter | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """Like ``search`` but only (chunk id, score): cheap candidates for fusion."""
+        ...
+
 
 class KeywordIndex(Protocol):
     """BM25 over the same chunks as the vector store, kept consistent with it by the ingestor.
@@ -177,6 +183,10 @@ class KeywordIndex(Protocol):
 
     async def search(self, collection: str, question: str, k: int, where: MetadataFilter | None = None) -> list[Hit]:
         """The ``k`` best chunks by BM25 (higher is better)."""
+        ...
+
+    async def search_ids(self, collection: str, question: str, k: int, where: MetadataFilter | None = None) -> list[tuple[str, float]]:
+        """Like ``search`` but only (chunk id, score)."""
         ...
 
     async def all_ids(self, collection: str) -> set[str]:

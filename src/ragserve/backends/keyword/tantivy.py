@@ -114,16 +114,24 @@ class _Collection:
             clauses.append((tv.Occur.Must, terms[0] if len(terms) == 1 else tv.Query.boolean_query([(tv.Occur.Should, t) for t in terms])))
         return clauses
 
-    def search(self, question: str, k: int, where: MetadataFilter | None) -> list[Hit]:
+    def _top(self, question: str, k: int, where: MetadataFilter | None) -> tuple[Any, list[tuple[float, Any]]]:
         tv = self.tv
         tokens = list(dict.fromkeys(self.analyzer.analyze(question)))
+        searcher = self.index.searcher()
         if not tokens:
-            return []
+            return searcher, []
         terms = tv.Query.boolean_query([(tv.Occur.Should, tv.Query.term_query(self.schema, "body", t)) for t in tokens])
         query = tv.Query.boolean_query([(tv.Occur.Must, terms), *self._filter(where)]) if where else terms
-        searcher = self.index.searcher()
+        return searcher, searcher.search(query, limit=k).hits
+
+    def search_ids(self, question: str, k: int, where: MetadataFilter | None) -> list[tuple[str, float]]:
+        searcher, top = self._top(question, k, where)
+        return [(searcher.doc(address).get_first("chunk_id"), float(score)) for score, address in top]
+
+    def search(self, question: str, k: int, where: MetadataFilter | None) -> list[Hit]:
+        searcher, top = self._top(question, k, where)
         hits = []
-        for score, address in searcher.search(query, limit=k).hits:
+        for score, address in top:
             doc = searcher.doc(address)
             fields = doc.get_first("meta") or {}
             if isinstance(fields, str):
@@ -181,6 +189,10 @@ class TantivyKeywordIndex:
     async def search(self, collection: str, question: str, k: int, where: MetadataFilter | None = None) -> list[Hit]:
         """The ``k`` best chunks by BM25."""
         return await asyncio.to_thread(self._get(collection).search, question, k, where)
+
+    async def search_ids(self, collection: str, question: str, k: int, where: MetadataFilter | None = None) -> list[tuple[str, float]]:
+        """Ids and BM25 scores of the ``k`` best chunks."""
+        return await asyncio.to_thread(self._get(collection).search_ids, question, k, where)
 
     async def all_ids(self, collection: str) -> set[str]:
         """Every chunk id (for consistency checks)."""

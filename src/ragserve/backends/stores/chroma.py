@@ -203,3 +203,17 @@ class ChromaStore:
             ]
 
         return await self._call(query)
+
+    async def search_ids(
+        self, collection: str, vectors: Vectors, k: int, where: MetadataFilter | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """Ids and scores only: no documents or metadata are read."""
+
+        def query() -> list[list[tuple[str, float]]]:
+            res = self._handle(collection).query(query_embeddings=vectors, n_results=k, where=where_clause(where), include=["distances"])
+            return [
+                [(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
+                for ids, dists in zip(res["ids"], res["distances"], strict=True)
+            ]
+
+        return await self._call(query)

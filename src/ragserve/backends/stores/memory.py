@@ -76,6 +76,12 @@ class MemoryStore:
         """Number of chunks."""
         return len(self._space(collection).chunks)
 
+    async def search_ids(
+        self, collection: str, vectors: Vectors, k: int, where: MetadataFilter | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """Ids and scores of ``search``."""
+        return [[(h.chunk.id, h.score) for h in hits] for hits in await self.search(collection, vectors, k, where)]
+
     async def search(self, collection: str, vectors: Vectors, k: int, where: MetadataFilter | None = None) -> list[list[Hit]]:
         """Exact cosine similarity (vectors are normalised, so a dot product)."""
         space = self._space(collection)
