@@ -24,6 +24,7 @@ from ragserve.core.types import Answer, Chunk, Document, Hit, MetadataFilter
 from ragserve.ingest import parsers
 from ragserve.ingest.catalog import Catalog, DocumentRecord
 from ragserve.ingest.chunking import ChunkingOptions, chunk_document, document_id
+from ragserve.retrieval.filtered import filtered_search
 from ragserve.retrieval.hybrid import fuse_ids
 from ragserve.settings import Settings
 
@@ -317,7 +318,9 @@ class RAG:
 
     async def _dense(self, question: str, collection: str, k: int, where: MetadataFilter | None) -> list[Hit]:
         vector = await self._embed_batch.submit("q", question)
-        return await self._search_batch.submit((collection, k, where), vector)
+        if where is not None:
+            return await filtered_search(self.store, self.keyword, collection, vector, k, where)
+        return await self._search_batch.submit((collection, k, None), vector)
 
     async def retrieve(
         self, question: str, collection: str, k: int, where: MetadataFilter | None = None, mode: RetrievalMode | None = None
@@ -342,8 +345,10 @@ class RAG:
         depth = max(k, r.candidates)
 
         async def dense_ids() -> list[tuple[str, float]]:
+            if where is not None:
+                return [(h.chunk.id, h.score) for h in await self._dense(question, collection, depth, where)]
             vector = await self._embed_batch.submit("q", question)
-            return await self._ids_batch.submit((collection, depth, where), vector)
+            return await self._ids_batch.submit((collection, depth, None), vector)
 
         dense, keyword = await asyncio.gather(dense_ids(), self.keyword.search_ids(collection, question, depth, where))
         winners = fuse_ids(dense, keyword, k, method=r.fusion, weight=r.dense_weight)

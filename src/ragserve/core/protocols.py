@@ -143,6 +143,10 @@ class VectorStore(Protocol):
         """Every chunk id in the collection (for consistency checks and repair)."""
         ...
 
+    async def get_vectors(self, collection: str, ids: Sequence[str]) -> tuple[list[Chunk], Vectors]:
+        """The chunks with these ids that exist, and their vectors (row i belongs to chunk i)."""
+        ...
+
     async def count(self, collection: str) -> int:
         """Number of chunks in the collection."""
         ...
@@ -187,6 +191,14 @@ class KeywordIndex(Protocol):
 
     async def search_ids(self, collection: str, question: str, k: int, where: MetadataFilter | None = None) -> list[tuple[str, float]]:
         """Like ``search`` but only (chunk id, score)."""
+        ...
+
+    async def count(self, collection: str, where: MetadataFilter | None = None) -> int:
+        """How many chunks match ``where`` (all chunks without it); fast, used to plan filtered searches."""
+        ...
+
+    async def filter_ids(self, collection: str, where: MetadataFilter, limit: int) -> list[str]:
+        """Ids of up to ``limit`` chunks matching ``where``."""
         ...
 
     async def all_ids(self, collection: str) -> set[str]:

@@ -124,6 +124,18 @@ class _Collection:
         query = tv.Query.boolean_query([(tv.Occur.Must, terms), *self._filter(where)]) if where else terms
         return searcher, searcher.search(query, limit=k).hits
 
+    def count(self, where: MetadataFilter | None) -> int:
+        searcher = self.index.searcher()
+        if where is None:
+            return int(searcher.num_docs)
+        query = self.tv.Query.boolean_query(self._filter(where))
+        return int(searcher.search(query, limit=1, count=True).count)  # limit=0 panics in tantivy
+
+    def filter_ids(self, where: MetadataFilter, limit: int) -> list[str]:
+        searcher = self.index.searcher()
+        query = self.tv.Query.boolean_query(self._filter(where))
+        return [searcher.doc(address).get_first("chunk_id") for _, address in searcher.search(query, limit=limit).hits]
+
     def search_ids(self, question: str, k: int, where: MetadataFilter | None) -> list[tuple[str, float]]:
         searcher, top = self._top(question, k, where)
         return [(searcher.doc(address).get_first("chunk_id"), float(score)) for score, address in top]
@@ -193,6 +205,14 @@ class TantivyKeywordIndex:
     async def search_ids(self, collection: str, question: str, k: int, where: MetadataFilter | None = None) -> list[tuple[str, float]]:
         """Ids and BM25 scores of the ``k`` best chunks."""
         return await asyncio.to_thread(self._get(collection).search_ids, question, k, where)
+
+    async def count(self, collection: str, where: MetadataFilter | None = None) -> int:
+        """Chunks matching ``where`` (all without it)."""
+        return await asyncio.to_thread(self._get(collection).count, where)
+
+    async def filter_ids(self, collection: str, where: MetadataFilter, limit: int) -> list[str]:
+        """Ids of up to ``limit`` chunks matching ``where``."""
+        return await asyncio.to_thread(self._get(collection).filter_ids, where, limit)
 
     async def all_ids(self, collection: str) -> set[str]:
         """Every chunk id (for consistency checks)."""

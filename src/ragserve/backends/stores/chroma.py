@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from ragserve.backends.stores.fields import chunk_fields, chunk_from_fields
 from ragserve.core.errors import BackendError, BackendUnavailable, CollectionNotFound, MissingDependency
 from ragserve.core.protocols import Vectors
@@ -217,3 +219,13 @@ class ChromaStore:
             ]
 
         return await self._call(query)
+
+    async def get_vectors(self, collection: str, ids: Sequence[str]) -> tuple[list[Chunk], Vectors]:
+        """Existing chunks among ``ids`` and their stored vectors."""
+        if not ids:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        got = await self._call(
+            lambda: self._handle(collection).get(ids=list(dict.fromkeys(ids)), include=["documents", "metadatas", "embeddings"])
+        )
+        chunks = [chunk_from_fields(i, d or "", m or {}) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
+        return chunks, np.asarray(got["embeddings"], dtype=np.float32)

@@ -72,6 +72,13 @@ class MemoryStore:
         """Every id."""
         return set(self._space(collection).chunks)
 
+    async def get_vectors(self, collection: str, ids: Sequence[str]) -> tuple[list[Chunk], Vectors]:
+        """Existing chunks among ``ids`` and their vectors."""
+        space = self._space(collection)
+        found = [c for c in ids if c in space.chunks]
+        matrix = np.stack([space.vectors[c] for c in found]) if found else np.zeros((0, space.dimension), np.float32)
+        return [space.chunks[c] for c in found], matrix
+
     async def count(self, collection: str) -> int:
         """Number of chunks."""
         return len(self._space(collection).chunks)
