@@ -71,6 +71,19 @@ class Connection:
         return int(status_line.split()[1]), await self.reader.readexactly(length)
 
 
+def summary(latencies: list[float], elapsed: float, errors: int, next_question: int) -> dict[str, float]:
+    """Throughput and latency percentiles of one run; ``next`` is where the next run's questions start."""
+    return {
+        "qps": len(latencies) / elapsed,
+        "p50_ms": median(latencies),
+        "p90_ms": percentile(latencies, 90),
+        "p99_ms": percentile(latencies, 99),
+        "requests": len(latencies),
+        "errors": errors,
+        "next": next_question,
+    }
+
+
 async def load(port: int, collection: str, qs: list[str], concurrency: int, seconds: float, offset: int) -> dict[str, float]:
     """Closed-loop load: ``concurrency`` clients, each sending its next question as soon as it has an answer."""
     latencies: list[float] = []
@@ -94,15 +107,7 @@ async def load(port: int, collection: str, qs: list[str], concurrency: int, seco
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    return {
-        "qps": len(latencies) / elapsed,
-        "p50_ms": median(latencies),
-        "p90_ms": percentile(latencies, 90),
-        "p99_ms": percentile(latencies, 99),
-        "requests": len(latencies),
-        "errors": errors,
-        "next": cursor,
-    }
+    return summary(latencies, elapsed, errors, cursor)
 
 
 async def open_loop(
@@ -145,16 +150,7 @@ async def open_loop(
     elapsed = time.perf_counter() - started
     while not pool.empty():
         pool.get_nowait().writer.close()
-    return {
-        "offered_qps": rate,
-        "qps": len(latencies) / elapsed,
-        "p50_ms": median(latencies),
-        "p90_ms": percentile(latencies, 90),
-        "p99_ms": percentile(latencies, 99),
-        "requests": len(latencies),
-        "errors": errors,
-        "next": i,
-    }
+    return {"offered_qps": rate, **summary(latencies, elapsed, errors, i)}
 
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
