@@ -50,4 +50,5 @@ class Coalescer(Generic[K, I, R]):
                         fut.set_result(result)
         finally:
             self._running.discard(key)
-            self._pending.pop(key, None) if not self._pending.get(key) else None
+            if not self._pending.get(key):
+                self._pending.pop(key, None)

@@ -139,6 +139,27 @@ class Ingestor:
             with contextlib.suppress(CollectionNotFound):
                 await self.keyword.delete(collection, ids)
 
+    async def backfill_keyword(self) -> int:
+        """Build the keyword index of collections that lack one (created while it was off) from the
+        chunks in the vector store; returns how many chunks were added."""
+        if self.keyword is None:
+            return 0
+        added = 0
+        for name in self.catalog.collections():
+            try:
+                await self.keyword.count(name)
+                continue
+            except CollectionNotFound:
+                pass
+            await self.keyword.create_collection(name)
+            ids = sorted(self.catalog.all_chunk_ids(name))
+            for lo in range(0, len(ids), 1000):
+                chunks = await self.store.get(name, ids[lo : lo + 1000])
+                await self.keyword.upsert(name, chunks)
+                added += len(chunks)
+            log.info("built the keyword index of %r from %d stored chunks", name, added)
+        return added
+
     def _prepare(self, data: bytes, source: str, collection: str, media_type: str | None) -> _Parsed | None:
         """Parse and chunk one file; None if it is unchanged since it was indexed."""
         digest = hashlib.sha256(self.fingerprint + b"\x00" + data).hexdigest()
@@ -229,7 +250,8 @@ class Ingestor:
                 if progress:
                     progress("progress", report)
         finally:
-            task.cancel() if not task.done() else None
+            if not task.done():
+                task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         report.seconds = time.perf_counter() - started
         if progress:
@@ -280,6 +302,7 @@ class RAG:
         await self.store.start()
         await self.generator.start()
         await self.ingestor.recover()
+        await self.ingestor.backfill_keyword()
         self.ready = True
 
     async def close(self) -> None:

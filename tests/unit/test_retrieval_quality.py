@@ -121,3 +121,21 @@ async def test_modes_and_hybrid(rag: RAG, tmp_path: Path) -> None:
         assert hits[0].chunk.source == "b.md", mode
     filtered = await rag.retrieve("training jobs", "default", 5, mode="hybrid", where=None)
     assert {h.chunk.source for h in filtered} <= {"a.md", "b.md"}
+
+
+async def test_keyword_index_is_built_for_collections_indexed_without_it(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Keys\n\nRotate the KMS key every year.\n")
+    base = {"data_dir": tmp_path / "data", "embedder": {"kind": "fake"}}
+    # indexed with the keyword index off, into a persistent Chroma
+    first = build_rag(Settings.load(**base, retrieval={"keyword_index": "none"}))
+    await first.start()
+    await first.ingestor.ingest_path(docs, "default")
+    await first.close()
+    second = build_rag(Settings.load(**base))
+    await second.start()  # finds no keyword index for "default" and builds it from the store
+    hits = await second.retrieve("rotate kms", "default", 3, mode="keyword")
+    assert [h.chunk.source for h in hits] == ["a.md"]
+    await assert_consistent(second)
+    await second.close()
