@@ -73,6 +73,8 @@ def print_report(report: IngestReport) -> None:
     if report.skipped:
         more = " …" if len(report.skipped) > 5 else ""
         console.print(f"skipped {len(report.skipped)} files of unsupported types: {', '.join(report.skipped[:5])}{more}")
+    if report.removed:
+        console.print(f"removed {len(report.removed)} documents no longer in the folder: {', '.join(report.removed[:5])}")
     for source, reason in report.failed:
         console.print(f"[red]failed[/] {source}: {reason}")
 
@@ -112,6 +114,27 @@ def ingest(ctx: click.Context, path: Path, collection: str | None) -> None:
     print_report(report)
     if report.failed and not report.indexed and not report.unchanged:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--collection", "-c", default=None, help="collection to mirror PATH into [default: default]")
+@click.pass_context
+def sync(ctx: click.Context, path: Path, collection: str | None) -> None:
+    """Make a collection mirror a folder: index new and changed files, remove vanished ones."""
+
+    async def go() -> IngestReport:
+        settings = _settings(ctx)
+        rag = build_rag(settings)
+        await rag.start()
+        try:
+            with progress_bar("syncing") as update:
+                return await rag.ingestor.sync_path(path, collection or settings.default_collection, update)
+        finally:
+            await rag.close()
+
+    report = _run(lambda: asyncio.run(go()))
+    print_report(report)
 
 
 @cli.command()

@@ -57,6 +57,7 @@ class IngestReport:
     tokens: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -256,6 +257,36 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         if progress:
             progress("done", report)
+        return report
+
+    async def delete_document(self, collection: str, document_id: str) -> int:
+        """Remove a document and its chunks from catalog, store and keyword index; returns the chunk count.
+
+        The catalog forgets the document first and leaves a ``delete`` intent, so a crash part-way is
+        finished by ``recover``. Deleting what is absent returns 0.
+        """
+        ids = self.catalog.begin_delete(document_id)
+        await self._delete_chunks(collection, ids)
+        self.catalog.finish(document_id)
+        return len(ids)
+
+    async def drop_collection(self, name: str) -> None:
+        """Remove a collection everywhere: store, keyword index, then the catalog."""
+        await self.store.drop_collection(name)
+        if self.keyword is not None:
+            await self.keyword.drop_collection(name)
+        self.catalog.drop_collection(name)
+
+    async def sync_path(self, path: Path, collection: str, progress: ProgressFn | None = None) -> IngestReport:
+        """Make the collection mirror ``path``: new and changed files indexed, vanished files removed."""
+        report = await self.ingest_path(path, collection, progress)
+        files, _ = walk(path)
+        root = path if path.is_dir() else path.parent
+        present = {f.relative_to(root).as_posix() for f in files}
+        for record in self.catalog.documents(collection):
+            if record.source not in present:
+                await self.delete_document(collection, record.id)
+                report.removed.append(record.source)
         return report
 
     async def ingest_path(self, path: Path, collection: str, progress: ProgressFn | None = None) -> IngestReport:
