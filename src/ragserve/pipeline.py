@@ -102,7 +102,7 @@ class Ingestor:
         # part of every document's hash: new chunking, parsing or embedding re-indexes unchanged files
         self.fingerprint = f"{PIPELINE_VERSION}|{embedder.fingerprint}|{c.max_tokens}|{c.overlap}|{c.min_tokens}".encode()
 
-    async def ensure_collection(self, name: str) -> None:
+    async def ensure_collection(self, name: str, description: str = "") -> None:
         """Create the collection in catalog and store; refuse a model change on an existing one."""
         check_collection_name(name)
         await self.embedder.start()
@@ -115,7 +115,7 @@ class Ingestor:
         await self.store.create_collection(name, self.embedder.dimension)
         if self.keyword is not None:
             await self.keyword.create_collection(name)
-        self.catalog.ensure_collection(name, self.embedder.name, self.embedder.dimension)
+        self.catalog.ensure_collection(name, self.embedder.name, self.embedder.dimension, description)
 
     async def recover(self) -> int:
         """Finish or undo store work that a crash interrupted; returns how many intents were replayed."""

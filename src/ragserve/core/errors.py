@@ -9,7 +9,9 @@ boundary, so callers never see ``chromadb.*`` or ``httpx.*``::
     │   ├── InvalidDocument          one file could not be parsed; a batch goes on without it
     │   └── UnsupportedMediaType     (HTTP 415)
     ├── NotFound                     (HTTP 404)
-    │   └── CollectionNotFound
+    │   ├── CollectionNotFound
+    │   └── DocumentNotFound
+    ├── Conflict                     it exists already (HTTP 409)
     ├── BackendError                 a component we talk to failed (HTTP 502)
     │   ├── BackendUnavailable       cannot reach it (HTTP 503)
     │   └── BackendTimeout           it did not answer in time (HTTP 504)
@@ -63,6 +65,14 @@ class CollectionNotFound(NotFound):
     """The named collection does not exist."""
 
 
+class DocumentNotFound(NotFound):
+    """The named document does not exist in the collection."""
+
+
+class Conflict(RagError):
+    """The thing to create exists already."""
+
+
 class BackendError(RagError):
     """A backend (store, embedder, LLM) failed."""
 
@@ -89,6 +99,8 @@ __all__ = [
     "BackendUnavailable",
     "CollectionNotFound",
     "ConfigError",
+    "Conflict",
+    "DocumentNotFound",
     "EmptyQuery",
     "InvalidDocument",
     "InvalidInput",

@@ -126,6 +126,37 @@ class Catalog:
         rows = self._query("SELECT embedder, dimension FROM collections WHERE name = ?", (name,))
         return (str(rows[0][0]), int(rows[0][1])) if rows else None  # type: ignore[call-overload]
 
+    def collection_info(self, name: str) -> dict[str, object] | None:
+        """Description, model, creation time, document and chunk counts, last update of a collection."""
+        rows = self._query(
+            "SELECT c.embedder, c.dimension, c.description, c.created_at, COUNT(d.id), COALESCE(SUM(d.chunk_count), 0), "
+            "MAX(d.indexed_at) FROM collections c LEFT JOIN documents d ON d.collection = c.name WHERE c.name = ? GROUP BY c.name",
+            (name,),
+        )
+        if not rows:
+            return None
+        embedder, dimension, description, created, docs, chunks, updated = rows[0]
+        return {
+            "name": name,
+            "embedder": embedder,
+            "dimension": dimension,
+            "description": description,
+            "created_at": created,
+            "documents": docs,
+            "chunks": chunks,
+            "updated_at": updated,
+        }
+
+    def documents_page(self, collection: str, offset: int, limit: int, status: str | None = None) -> tuple[int, list[DocumentRecord]]:
+        """Total and one page of a collection's documents, by source."""
+        where, args = "collection = ?", [collection]
+        if status:
+            where += " AND status = ?"
+            args.append(status)
+        total = int(self._query(f"SELECT COUNT(*) FROM documents WHERE {where}", tuple(args))[0][0])  # type: ignore[call-overload]
+        rows = self._query(f"SELECT * FROM documents WHERE {where} ORDER BY source LIMIT ? OFFSET ?", (*args, limit, offset))
+        return total, [DocumentRecord(*r) for r in rows]  # type: ignore[arg-type]
+
     def collections(self) -> list[str]:
         """Names of all collections."""
         return [str(r[0]) for r in self._query("SELECT name FROM collections ORDER BY name")]

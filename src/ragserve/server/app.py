@@ -7,29 +7,22 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from ragserve import __version__
 from ragserve.core.errors import InvalidInput
 from ragserve.pipeline import RAG, IngestReport, build_rag
 from ragserve.server import errors
-from ragserve.server.schemas import CollectionOut, ErrorResponse, QueryRequest, QueryResponse
+from ragserve.server.deps import RagDep
+from ragserve.server.routes import corpus
+from ragserve.server.schemas import ErrorResponse, QueryRequest, QueryResponse
 from ragserve.settings import Settings
 
 log = logging.getLogger(__name__)
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (404, 415, 422, 502, 503, 504)}
-
-
-async def get_rag(request: Request) -> RAG:
-    """The pipeline of this app (async: a sync dependency would cost a threadpool hop per request)."""
-    rag: RAG = request.app.state.rag
-    return rag
-
-
-RagDep = Annotated[RAG, Depends(get_rag)]
 
 
 def create_app(
@@ -68,6 +61,7 @@ def create_app(
     )
     app.state.rag = rag or build_rag(settings)
     errors.install(app)
+    app.include_router(corpus.router, responses=ERRORS)
 
     @app.post("/v1/query", response_model=QueryResponse, responses=ERRORS, tags=["query"])
     async def query(body: QueryRequest, pipeline: RagDep) -> Response:
@@ -78,16 +72,6 @@ def create_app(
         answer = await pipeline.query(body.question, body.collection, k, body.filters, body.mode)  # type: ignore[arg-type]
         # serialised once by pydantic-core; returning the model would validate it a second time
         return Response(QueryResponse.of(answer).model_dump_json(), media_type="application/json")
-
-    @app.get("/v1/collections", response_model=list[CollectionOut], tags=["collections"])
-    async def collections(pipeline: RagDep) -> list[CollectionOut]:
-        """Collections with their document and chunk counts."""
-        out = []
-        for name in pipeline.catalog.collections():
-            embedder, _ = pipeline.catalog.collection(name) or ("", 0)
-            docs_ = pipeline.catalog.documents(name)
-            out.append(CollectionOut(name=name, documents=len(docs_), chunks=sum(d.chunk_count for d in docs_), embedder=embedder))
-        return out
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -17,6 +17,7 @@ STATUS: list[tuple[type[e.RagError], int]] = [  # most specific first
     (e.UnsupportedMediaType, 415),
     (e.InvalidInput, 422),
     (e.NotFound, 404),
+    (e.Conflict, 409),
     (e.BackendUnavailable, 503),
     (e.BackendTimeout, 504),
     (e.BackendError, 502),

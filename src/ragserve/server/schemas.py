@@ -93,15 +93,6 @@ class QueryResponse(BaseModel):
         )
 
 
-class CollectionOut(BaseModel):
-    """A collection and its size."""
-
-    name: str
-    documents: int
-    chunks: int
-    embedder: str
-
-
 class ErrorBody(BaseModel):
     """The one error shape: ``{"error": {"type", "message", "hint"}}``."""
 
