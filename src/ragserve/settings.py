@@ -97,6 +97,7 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_k: int = Field(50, ge=1)
+    max_upload_mb: int = Field(50, ge=1, description="largest file accepted by uploads and URL fetches")
     gc_freeze: bool = Field(True, description="freeze the start-up heap so garbage collection pauses stay short")
 
 

@@ -7,6 +7,7 @@ boundary, so callers never see ``chromadb.*`` or ``httpx.*``::
     ├── InvalidInput                 bad request data (HTTP 422)
     │   ├── EmptyQuery
     │   ├── InvalidDocument          one file could not be parsed; a batch goes on without it
+    │   ├── PayloadTooLarge          (HTTP 413)
     │   └── UnsupportedMediaType     (HTTP 415)
     ├── NotFound                     (HTTP 404)
     │   ├── CollectionNotFound
@@ -51,6 +52,10 @@ class InvalidDocument(InvalidInput):
         super().__init__(f"{source}: {reason}", hint=hint)
         self.source = source
         self.reason = reason
+
+
+class PayloadTooLarge(InvalidInput):
+    """An upload is over the size limit."""
 
 
 class UnsupportedMediaType(InvalidInput):
@@ -106,6 +111,7 @@ __all__ = [
     "InvalidInput",
     "MissingDependency",
     "NotFound",
+    "PayloadTooLarge",
     "RagError",
     "UnsupportedMediaType",
 ]

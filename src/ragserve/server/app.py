@@ -17,7 +17,8 @@ from ragserve.core.errors import InvalidInput
 from ragserve.pipeline import RAG, IngestReport, build_rag
 from ragserve.server import errors
 from ragserve.server.deps import RagDep
-from ragserve.server.routes import corpus
+from ragserve.server.jobs import JobManager
+from ragserve.server.routes import corpus, ingest
 from ragserve.server.schemas import ErrorResponse, QueryRequest, QueryResponse
 from ragserve.settings import Settings
 
@@ -51,6 +52,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.jobs.close()
             await pipeline.close()
 
     app = FastAPI(
@@ -62,6 +64,8 @@ def create_app(
     app.state.rag = rag or build_rag(settings)
     errors.install(app)
     app.include_router(corpus.router, responses=ERRORS)
+    app.include_router(ingest.router, responses=ERRORS)
+    app.state.jobs = JobManager()
 
     @app.post("/v1/query", response_model=QueryResponse, responses=ERRORS, tags=["query"])
     async def query(body: QueryRequest, pipeline: RagDep) -> Response:

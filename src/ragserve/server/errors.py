@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[e.RagError], int]] = [  # most specific first
     (e.UnsupportedMediaType, 415),
+    (e.PayloadTooLarge, 413),
     (e.InvalidInput, 422),
     (e.NotFound, 404),
     (e.Conflict, 409),

@@ -91,7 +91,8 @@ def _collection(rag: RAG, name: str) -> dict[str, Any]:
     return info
 
 
-def _document(rag: RAG, collection: str, document_id: str) -> DocumentRecord:
+def document_record(rag: RAG, collection: str, document_id: str) -> DocumentRecord:
+    """The catalog record of a document of a collection; ``DocumentNotFound`` otherwise."""
     rag.check_collection(collection)
     record = rag.catalog.document(document_id)
     if record is None or record.collection != collection:
@@ -149,13 +150,13 @@ async def list_documents(
 @router.get("/{collection}/documents/{document_id}", response_model=DocumentPublic)
 async def get_document(collection: str, document_id: str, rag: RagDep) -> DocumentPublic:
     """One document: status, chunk count, content hash, when it was indexed."""
-    return DocumentPublic.of(_document(rag, collection, document_id))
+    return DocumentPublic.of(document_record(rag, collection, document_id))
 
 
 @router.get("/{collection}/documents/{document_id}/chunks", response_model=list[ChunkPublic])
 async def get_chunks(collection: str, document_id: str, rag: RagDep) -> list[ChunkPublic]:
     """The document's chunks in reading order."""
-    _document(rag, collection, document_id)
+    document_record(rag, collection, document_id)
     chunks = await rag.store.get(collection, rag.catalog.chunk_ids(document_id))
     return [ChunkPublic(id=c.id, text=c.text, start=c.start, end=c.end, location=c.location) for c in sorted(chunks, key=lambda c: c.start)]
 
@@ -163,6 +164,6 @@ async def get_chunks(collection: str, document_id: str, rag: RagDep) -> list[Chu
 @router.delete("/{collection}/documents/{document_id}", status_code=204)
 async def delete_document(collection: str, document_id: str, rag: RagDep) -> Response:
     """Delete a document and all its chunks (ids come from the catalog: no scan)."""
-    _document(rag, collection, document_id)
+    document_record(rag, collection, document_id)
     await rag.ingestor.delete_document(collection, document_id)
     return Response(status_code=204)
