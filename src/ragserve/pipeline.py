@@ -379,7 +379,18 @@ class RAG:
     async def retrieve(
         self, question: str, collection: str, k: int, where: MetadataFilter | None = None, mode: RetrievalMode | None = None
     ) -> list[Hit]:
-        """The ``k`` best chunks for the question: dense, keyword (BM25) or both fused."""
+        """The ``k`` best chunks for the question: dense, keyword (BM25) or both fused.
+
+        Only committed chunks are returned: while a document is being replaced, its new chunks are in
+        the stores before the catalog swaps them in, and its old ones stay until after.
+        """
+        hits = await self._retrieve(question, collection, k, where, mode)
+        live = self.catalog.committed([h.chunk.id for h in hits])
+        return [h for h in hits if h.chunk.id in live] if len(live) < len(hits) else hits
+
+    async def _retrieve(
+        self, question: str, collection: str, k: int, where: MetadataFilter | None, mode: RetrievalMode | None
+    ) -> list[Hit]:
         mode = mode or self.settings.retrieval.mode
         if mode != "dense" and self.keyword is None:
             if mode == "keyword":

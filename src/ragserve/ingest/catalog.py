@@ -184,6 +184,14 @@ class Catalog:
         """Committed chunk ids of a document."""
         return [str(r[0]) for r in self._query("SELECT id FROM chunks WHERE document_id = ?", (document_id,))]
 
+    def committed(self, ids: list[str]) -> set[str]:
+        """Which of these chunk ids are committed. The swap of a document's chunks is one transaction,
+        so filtering hits by this set shows a reader the old version or the new one, never both or neither."""
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {str(r[0]) for r in self._query(f"SELECT id FROM chunks WHERE id IN ({marks})", tuple(ids))}
+
     def all_chunk_ids(self, collection: str) -> set[str]:
         """Committed chunk ids of a whole collection."""
         rows = self._query("SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.collection = ?", (collection,))
