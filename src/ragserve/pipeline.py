@@ -97,6 +97,8 @@ class Ingestor:
         self.store = store
         self.catalog = catalog
         self.keyword = keyword
+        self._purge_lock = asyncio.Lock()
+        self._purger: asyncio.Task[int] | None = None
         c = settings.chunk
         self.options = ChunkingOptions(c.max_tokens, c.overlap, c.min_tokens)
         # part of every document's hash: new chunking, parsing or embedding re-indexes unchanged files
@@ -127,7 +129,7 @@ class Ingestor:
             else:
                 orphans = intent.chunk_ids
             await self._delete_chunks(intent.collection, orphans)
-            self.catalog.finish(intent.document_id)
+            self.catalog.finish(intent.document_id, intent.kind, intent.chunk_ids)
         if intents:
             log.info("recovered %d interrupted document writes", len(intents))
         return len(intents)
@@ -196,7 +198,7 @@ class Ingestor:
             await self._delete_chunks(collection, stale)
             for doc_id, ids in stale_by_doc.items():
                 if ids:
-                    self.catalog.finish(doc_id)
+                    self.catalog.finish(doc_id, "delete", ids)
         report.indexed += len(batch)
         report.chunks += len(chunks)
 
@@ -259,16 +261,35 @@ class Ingestor:
             progress("done", report)
         return report
 
-    async def delete_document(self, collection: str, document_id: str) -> int:
-        """Remove a document and its chunks from catalog, store and keyword index; returns the chunk count.
+    async def delete_document(self, collection: str, document_id: str, *, wait: bool = True) -> int:
+        """Remove a document; returns its chunk count (0 if it was absent).
 
-        The catalog forgets the document first and leaves a ``delete`` intent, so a crash part-way is
-        finished by ``recover``. Deleting what is absent returns 0.
+        The catalog forgets it in one transaction, and from then on no query returns its chunks (reads
+        keep only committed chunks). Their physical removal from the stores is a ``delete`` intent:
+        done now with ``wait``, else by a background purge that batches deletes (a crash leaves the
+        intent for ``recover``).
         """
         ids = self.catalog.begin_delete(document_id)
-        await self._delete_chunks(collection, ids)
-        self.catalog.finish(document_id)
+        if wait:
+            await self.purge()
+        elif self._purger is None or self._purger.done():
+            self._purger = asyncio.get_running_loop().create_task(self.purge())
         return len(ids)
+
+    async def purge(self) -> int:
+        """Delete from the stores the chunks of every pending ``delete`` intent, one call per collection."""
+        removed = 0
+        async with self._purge_lock:
+            while intents := [i for i in self.catalog.intents() if i.kind == "delete"]:
+                by_collection: dict[str, list[str]] = {}
+                for intent in intents:
+                    by_collection.setdefault(intent.collection, []).extend(intent.chunk_ids)
+                for collection, ids in by_collection.items():
+                    await self._delete_chunks(collection, ids)
+                for intent in intents:
+                    self.catalog.finish(intent.document_id, "delete", intent.chunk_ids)
+                removed += sum(len(i.chunk_ids) for i in intents)
+        return removed
 
     async def drop_collection(self, name: str) -> None:
         """Remove a collection everywhere: store, keyword index, then the catalog."""
@@ -285,8 +306,10 @@ class Ingestor:
         present = {f.relative_to(root).as_posix() for f in files}
         for record in self.catalog.documents(collection):
             if record.source not in present:
-                await self.delete_document(collection, record.id)
+                await self.delete_document(collection, record.id, wait=False)
                 report.removed.append(record.source)
+        if report.removed:
+            await self.purge()  # one batched delete for all the vanished files
         return report
 
     async def ingest_path(self, path: Path, collection: str, progress: ProgressFn | None = None) -> IngestReport:

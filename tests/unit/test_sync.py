@@ -49,3 +49,23 @@ async def test_drop_collection_removes_everything(tmp_path: Path) -> None:
     assert rag.catalog.collections() == [] and "temp" not in await rag.store.list_collections()
     assert not (tmp_path / "data/keyword/temp").exists()
     await rag.close()
+
+
+async def test_a_deleted_document_is_gone_for_queries_before_the_purge(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "keys.md").write_text("# Keys\n\nRotate the KMS key every year.\n")
+    (docs / "jobs.md").write_text("# Jobs\n\nTraining jobs write artifacts to S3.\n")
+    rag = build_rag(Settings.load(data_dir=tmp_path / "data", embedder={"kind": "fake"}))
+    await rag.start()
+    await rag.ingestor.ingest_path(docs, "default")
+    keys = next(d for d in rag.catalog.documents("default") if d.source == "keys.md")
+    await rag.ingestor.delete_document("default", keys.id, wait=False)
+    # the purge has not run yet (it is scheduled on the loop); the chunks are still in the stores
+    assert len(await rag.store.all_ids("default")) > len(rag.catalog.all_chunk_ids("default"))
+    for mode in ("dense", "keyword", "hybrid"):
+        hits = await rag.retrieve("rotate the KMS key", "default", 5, mode=mode)  # type: ignore[arg-type]
+        assert all(h.chunk.source != "keys.md" for h in hits), mode
+    await rag.ingestor.purge()
+    assert await rag.store.all_ids("default") == rag.catalog.all_chunk_ids("default") and rag.catalog.intents() == []
+    await rag.close()

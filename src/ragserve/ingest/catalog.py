@@ -9,6 +9,11 @@ converges on restart (``Ingestor.recover``):
    for the old ids that are gone, in one transaction. Then those ids are deleted from the store.
 3. ``finish`` drops the intent.
 
+Deleting a document only needs step 2's second half: ``begin_delete`` forgets it and leaves a
+``delete`` intent; the chunks are removed from the stores later, in batches (``Ingestor.purge``).
+Readers see only committed chunks, so a delete takes effect at once. A document has at most one intent
+of each kind; chunk ids added to a pending ``delete`` intent are merged, never overwritten.
+
 On restart, an ``upsert`` intent is rolled back (its ids not committed are deleted from the store) and a
 ``delete`` intent is rolled forward (its ids are deleted). Both are idempotent.
 """
@@ -51,10 +56,11 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks (document_id);
 CREATE TABLE IF NOT EXISTS intents (
-    document_id TEXT PRIMARY KEY,
+    document_id TEXT NOT NULL,
     collection TEXT NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('upsert', 'delete')),
-    chunk_ids TEXT NOT NULL
+    chunk_ids TEXT NOT NULL,
+    PRIMARY KEY (document_id, kind)
 );
 """
 
@@ -207,6 +213,13 @@ class Catalog:
             )
 
     # the intent protocol
+    @staticmethod
+    def _add_delete_intent(db: sqlite3.Connection, document_id: str, collection: str, ids: list[str]) -> list[str]:
+        row = db.execute("SELECT chunk_ids FROM intents WHERE document_id = ? AND kind = 'delete'", (document_id,)).fetchone()
+        merged = sorted(set(ids) | set(json.loads(row[0]) if row else []))
+        db.execute("INSERT OR REPLACE INTO intents VALUES (?, ?, 'delete', ?)", (document_id, collection, json.dumps(merged)))
+        return merged
+
     def begin_replace(self, document_id: str, collection: str, new_ids: list[str]) -> None:
         """Step 1: remember that these chunk ids are about to be written to the store."""
         with self._tx() as db:
@@ -232,10 +245,9 @@ class Catalog:
                     time.time(),
                 ),
             )
+            db.execute("DELETE FROM intents WHERE document_id = ? AND kind = 'upsert'", (record.id,))
             if stale:
-                db.execute("INSERT OR REPLACE INTO intents VALUES (?, ?, 'delete', ?)", (record.id, record.collection, json.dumps(stale)))
-            else:
-                db.execute("DELETE FROM intents WHERE document_id = ?", (record.id,))
+                stale = self._add_delete_intent(db, record.id, record.collection, stale)
         return stale
 
     def begin_delete(self, document_id: str) -> list[str]:
@@ -247,13 +259,26 @@ class Catalog:
             ids = [str(r[0]) for r in db.execute("SELECT id FROM chunks WHERE document_id = ?", (document_id,))]
             db.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
             db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
-            db.execute("INSERT OR REPLACE INTO intents VALUES (?, ?, 'delete', ?)", (document_id, row[0], json.dumps(ids)))
+            self._add_delete_intent(db, document_id, row[0], ids)
         return ids
 
-    def finish(self, document_id: str) -> None:
-        """Step 3: the store work of this document's intent is done."""
+    def finish(self, document_id: str, kind: str | None = None, done: list[str] | None = None) -> None:
+        """Step 3: the store work of this document's intents (or of one kind) is done.
+
+        With ``done``, a ``delete`` intent keeps the ids that were added to it meanwhile."""
         with self._tx() as db:
-            db.execute("DELETE FROM intents WHERE document_id = ?", (document_id,))
+            if kind == "delete" and done is not None:
+                row = db.execute("SELECT chunk_ids FROM intents WHERE document_id = ? AND kind = 'delete'", (document_id,)).fetchone()
+                left = sorted(set(json.loads(row[0]) if row else []) - set(done))
+                if left:
+                    db.execute(
+                        "UPDATE intents SET chunk_ids = ? WHERE document_id = ? AND kind = 'delete'", (json.dumps(left), document_id)
+                    )
+                    return
+            if kind is None:
+                db.execute("DELETE FROM intents WHERE document_id = ?", (document_id,))
+            else:
+                db.execute("DELETE FROM intents WHERE document_id = ? AND kind = ?", (document_id, kind))
 
     def intents(self) -> list[Intent]:
         """Unfinished intents (after a crash)."""

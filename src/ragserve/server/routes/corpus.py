@@ -163,7 +163,8 @@ async def get_chunks(collection: str, document_id: str, rag: RagDep) -> list[Chu
 
 @router.delete("/{collection}/documents/{document_id}", status_code=204)
 async def delete_document(collection: str, document_id: str, rag: RagDep) -> Response:
-    """Delete a document and all its chunks (ids come from the catalog: no scan)."""
+    """Delete a document and all its chunks. Immediate for queries; the stores are purged in the
+    background (chunk ids come from the catalog: no scan)."""
     document_record(rag, collection, document_id)
-    await rag.ingestor.delete_document(collection, document_id)
+    await rag.ingestor.delete_document(collection, document_id, wait=False)
     return Response(status_code=204)
