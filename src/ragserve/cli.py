@@ -194,6 +194,39 @@ def serve(ctx: click.Context, docs: Path | None, collection: str | None, host: s
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
+@cli.command()
+@click.argument("job_id")
+@click.option("--server", default="http://127.0.0.1:8000", show_default=True, help="the ragserve server that runs the job")
+@click.option("--interval", type=float, default=0.5, show_default=True, help="seconds between polls")
+def job(job_id: str, server: str, interval: float) -> None:
+    """Follow a server's ingestion job (from a 202 answer) with a progress bar until it ends."""
+    import time
+
+    import httpx
+
+    url = f"{server.rstrip('/')}/v1/jobs/{job_id}"
+    with progress_bar("job") as update:
+        while True:
+            try:
+                response = httpx.get(url, timeout=10)
+            except httpx.TransportError as exc:
+                raise click.ClickException(f"cannot reach {server}: {exc}\n  hint: check --server") from exc
+            body = response.json()
+            if response.status_code != 200:
+                error = body.get("error", {})
+                raise click.ClickException(f"{error.get('message', response.text)}\n  hint: {error.get('hint', '')}")
+            report = IngestReport(files=body["files_total"], indexed=body["indexed"], unchanged=body["unchanged"], chunks=body["chunks"])
+            report.failed = [(e["source"], e["reason"]) for e in body["errors"]]
+            update("progress", report)
+            if body["status"] not in ("queued", "running"):
+                break
+            time.sleep(interval)
+    report.removed = body["removed"]
+    print_report(report)
+    if body["status"] != "succeeded":
+        raise click.ClickException(f"job {body['status']}: {body['message']}")
+
+
 @cli.command(name="eval")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score against")

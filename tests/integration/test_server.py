@@ -93,3 +93,21 @@ def test_errors_over_the_wire(server: str) -> None:
     assert r.status_code == 422 and r.json()["error"]["type"] == "EmptyQuery"
     r = httpx.post(f"{server}/v1/query", json={"question": "x", "collection": "missing"})
     assert r.status_code == 404 and r.json()["error"]["hint"]
+
+
+def test_cli_follows_an_upload_job(server: str, tmp_path: Path) -> None:
+    upload = httpx.post(
+        f"{server}/v1/collections/default/documents",
+        files=[("files", ("followed.md", b"# Followed\n\nA page uploaded to test the job follower.\n", "text/markdown"))],
+    )
+    assert upload.status_code == 202
+    done = subprocess.run(
+        [sys.executable, "-m", "ragserve.cli", "job", upload.json()["id"], "--server", server, "--interval", "0.2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 files: 1 indexed" in " ".join(done.stderr.split())
+    missing = subprocess.run([sys.executable, "-m", "ragserve.cli", "job", "nope", "--server", server], capture_output=True, text=True)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
