@@ -122,6 +122,8 @@ class Ingestor:
     async def recover(self) -> int:
         """Finish or undo store work that a crash interrupted; returns how many intents were replayed."""
         intents = self.catalog.intents()
+        for name in self.catalog.collections():
+            self.catalog.settle(name)  # statuses a crash left in flight
         for intent in intents:
             if intent.kind == "upsert":
                 committed = set(self.catalog.chunk_ids(intent.document_id))
@@ -170,6 +172,7 @@ class Ingestor:
         known = self.catalog.document(doc_id)
         if known is not None and known.content_hash == digest and known.status == "indexed":
             return None
+        self.catalog.mark(collection, [(doc_id, source)], "parsing")
         try:
             docs = parsers.parse(data, source, media_type)
             chunks = [c for d in docs for c in chunk_document(d, collection, self.embedder.tokenizer, self.options)]
@@ -186,6 +189,7 @@ class Ingestor:
         """Embed the chunks of several documents at once, then write them with the intent protocol
         (see ``ingest.catalog``): intents, store and keyword writes, catalog commit, stale deletes."""
         chunks = [c for p in batch for c in p.chunks]
+        self.catalog.mark(collection, [(p.record.id, p.record.source) for p in batch], "embedding")
         vectors = await self.embedder.embed([c.embed_text for c in chunks])
         for parsed in batch:
             self.catalog.begin_replace(parsed.record.id, collection, [c.id for c in parsed.chunks])
@@ -256,6 +260,7 @@ class Ingestor:
             if not task.done():
                 task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            self.catalog.settle(collection)  # nothing stays "parsing" or "embedding" after a cancellation
         report.seconds = time.perf_counter() - started
         if progress:
             progress("done", report)

@@ -147,3 +147,21 @@ def test_sync_job_and_cancel(client: TestClient, tmp_path: Path) -> None:
     assert_error(client.post("/v1/collections/default/sync", json={"path": str(tmp_path / "nope")}), 422, "InvalidInput")
     cancelled = client.delete(f"/v1/jobs/{done['id']}").json()
     assert cancelled["status"] == "succeeded"  # a finished job stays as it was
+
+
+def test_document_statuses_while_queued(client: TestClient) -> None:
+    first = wait(
+        client, client.post("/v1/collections/default/documents", files=[("files", ("a.md", b"# A\n\nText.\n", "text/markdown"))]).json()
+    )
+    assert first["status"] == "succeeded"
+    lock = client.app.state.jobs._locks["default"]  # type: ignore[attr-defined]
+    client.portal.call(lock.acquire)  # hold the collection's job queue so the next upload stays queued
+    try:
+        job = client.post("/v1/collections/default/documents", files=[("files", ("b.md", b"# B\n\nMore text.\n", "text/markdown"))]).json()
+        queued = client.get("/v1/collections/default/documents", params={"status": "queued"}).json()["documents"]
+        assert [d["source"] for d in queued] == ["b.md"] and queued[0]["chunks"] == 0
+        client.delete(f"/v1/jobs/{job['id']}")
+    finally:
+        lock.release()
+    assert wait(client, job)["status"] == "cancelled"
+    assert [d["source"] for d in client.get("/v1/collections/default/documents").json()["documents"]] == ["a.md"]

@@ -60,12 +60,12 @@ async def test_a_deleted_document_is_gone_for_queries_before_the_purge(tmp_path:
     await rag.start()
     await rag.ingestor.ingest_path(docs, "default")
     keys = next(d for d in rag.catalog.documents("default") if d.source == "keys.md")
-    await rag.ingestor.delete_document("default", keys.id, wait=False)
-    # the purge has not run yet (it is scheduled on the loop); the chunks are still in the stores
-    assert len(await rag.store.all_ids("default")) > len(rag.catalog.all_chunk_ids("default"))
-    for mode in ("dense", "keyword", "hybrid"):
-        hits = await rag.retrieve("rotate the KMS key", "default", 5, mode=mode)  # type: ignore[arg-type]
-        assert all(h.chunk.source != "keys.md" for h in hits), mode
+    async with rag.ingestor._purge_lock:  # hold the background purge back while we look
+        await rag.ingestor.delete_document("default", keys.id, wait=False)
+        assert len(await rag.store.all_ids("default")) > len(rag.catalog.all_chunk_ids("default"))  # still in the stores
+        for mode in ("dense", "keyword", "hybrid"):
+            hits = await rag.retrieve("rotate the KMS key", "default", 5, mode=mode)  # type: ignore[arg-type]
+            assert all(h.chunk.source != "keys.md" for h in hits), mode
     await rag.ingestor.purge()
     assert await rag.store.all_ids("default") == rag.catalog.all_chunk_ids("default") and rag.catalog.intents() == []
     await rag.close()

@@ -212,6 +212,36 @@ class Catalog:
                 (document_id, collection, source, content_hash, error),
             )
 
+    # in-flight statuses: queued, parsing, embedding (then indexed or failed)
+    IN_FLIGHT = ("queued", "parsing", "embedding")
+
+    def mark(self, collection: str, documents: list[tuple[str, str]], status: str) -> None:
+        """Set an in-flight status on (document id, source) pairs; a new document gets a row, with no
+        hash yet, so listings show it before it is indexed."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO documents (id, collection, source, content_hash, status) VALUES (?, ?, ?, '', ?) "
+                "ON CONFLICT (id) DO UPDATE SET status = excluded.status",
+                [(doc_id, collection, source, status) for doc_id, source in documents],
+            )
+
+    def settle(self, collection: str) -> int:
+        """After an interrupted or cancelled ingestion: documents left in flight go back to ``indexed``
+        if they have committed chunks (the old version is intact), else their rows are removed."""
+        with self._tx() as db:
+            marks = ",".join("?" * len(self.IN_FLIGHT))
+            rows = db.execute(
+                f"SELECT id, (SELECT COUNT(*) FROM chunks c WHERE c.document_id = d.id) FROM documents d "
+                f"WHERE collection = ? AND status IN ({marks})",
+                (collection, *self.IN_FLIGHT),
+            ).fetchall()
+            for doc_id, chunks in rows:
+                if chunks:
+                    db.execute("UPDATE documents SET status = 'indexed' WHERE id = ?", (doc_id,))
+                else:
+                    db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        return len(rows)
+
     # the intent protocol
     @staticmethod
     def _add_delete_intent(db: sqlite3.Connection, document_id: str, collection: str, ids: list[str]) -> list[str]:

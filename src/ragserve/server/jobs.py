@@ -62,15 +62,15 @@ class JobManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._keep = keep
 
-    def submit(self, kind: str, collection: str, work: Work) -> Job:
-        """Queue ``work`` for ``collection``; returns the job at once."""
+    def submit(self, kind: str, collection: str, work: Work, cleanup: Callable[[], object] | None = None) -> Job:
+        """Queue ``work`` for ``collection``; returns the job at once. ``cleanup`` runs if it is cancelled."""
         job = Job(id=uuid.uuid4().hex, kind=kind, collection=collection)
         self.jobs[job.id] = job
-        job.task = asyncio.get_running_loop().create_task(self._run(job, work))
+        job.task = asyncio.get_running_loop().create_task(self._run(job, work, cleanup))
         self._forget_old()
         return job
 
-    async def _run(self, job: Job, work: Work) -> None:
+    async def _run(self, job: Job, work: Work, cleanup: Callable[[], object] | None = None) -> None:
         lock = self._locks.setdefault(job.collection, asyncio.Lock())
         try:
             async with lock:
@@ -80,6 +80,8 @@ class JobManager:
                 job.status = "succeeded"
         except asyncio.CancelledError:
             job.status = "cancelled"
+            if cleanup is not None:
+                cleanup()
         except RagError as exc:
             job.status, job.message = "failed", str(exc)
         except Exception as exc:

@@ -139,7 +139,7 @@ async def list_documents(
     rag: RagDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    status: Literal["indexed", "failed"] | None = None,
+    status: Literal["queued", "parsing", "embedding", "indexed", "failed"] | None = None,
 ) -> DocumentPage:
     """A page of the collection's documents, by source."""
     rag.check_collection(collection)

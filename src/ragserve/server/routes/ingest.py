@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ragserve.core.errors import InvalidInput, PayloadTooLarge, RagError, UnsupportedMediaType
 from ragserve.ingest import parsers
+from ragserve.ingest.chunking import document_id
 from ragserve.pipeline import RAG, IngestReport, ProgressFn
 from ragserve.server.deps import RagDep
 from ragserve.server.jobs import Job, JobManager
@@ -83,11 +84,15 @@ async def _read(upload: UploadFile, limit: int) -> tuple[str, bytes]:
 
 
 def _submit_files(request: Request, rag: RAG, collection: str, files: list[tuple[str, bytes]], kind: str) -> Job:
+    if rag.catalog.collection(collection) is not None:
+        new = [(document_id(collection, name), name) for name, _ in files]
+        rag.catalog.mark(collection, [(d, s) for d, s in new if rag.catalog.document(d) is None], "queued")
+
     async def work(progress: ProgressFn) -> IngestReport:
         items = [(name, (lambda d=data: d)) for name, data in files]
         return await rag.ingestor.ingest_items(items, collection, total=len(items), progress=progress)
 
-    return jobs_of(request).submit(kind, collection, work)
+    return jobs_of(request).submit(kind, collection, work, cleanup=lambda: rag.catalog.settle(collection))
 
 
 @router.post("/v1/collections/{collection}/documents", status_code=202, response_model=JobPublic)
