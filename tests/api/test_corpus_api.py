@@ -29,8 +29,11 @@ def test_collections_lifecycle(client: TestClient) -> None:
     assert r.status_code == 201 and r.json()["description"] == "product manuals" and r.json()["documents"] == 0
     assert_error(client.post("/v1/collections", json={"name": "manuals"}), 409, "Conflict")
     assert_error(client.post("/v1/collections", json={"name": "bad name!"}), 422, "InvalidInput")
+    body = assert_error(client.post("/v1/collections", json={"name": "other", "embedder": "bge-small"}), 422, "InvalidInput")
+    assert "RAGSERVE_EMBEDDER__MODEL" in body["hint"]
+    assert client.post("/v1/collections", json={"name": "same", "embedder": "fake"}).json()["embedder"] == "fake"
     names = [c["name"] for c in client.get("/v1/collections").json()]
-    assert names == ["default", "manuals"]
+    assert names == ["default", "manuals", "same"]
     default = client.get("/v1/collections/default").json()
     assert default["documents"] == 3 and default["chunks"] >= 3 and default["updated_at"] > 0
     assert client.delete("/v1/collections/manuals").status_code == 204

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragserve.core.errors import Conflict, DocumentNotFound
+from ragserve.core.errors import Conflict, DocumentNotFound, InvalidInput
 from ragserve.ingest.catalog import DocumentRecord
 from ragserve.pipeline import RAG, check_collection_name
 from ragserve.server.deps import RagDep
@@ -21,6 +21,9 @@ class CollectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(..., description="1-63 letters, digits, '-' or '_'")
     description: str = Field("", max_length=2000)
+    embedder: str | None = Field(
+        None, description="embedding model, fixed for the collection's life; must be the one this server runs (the default)"
+    )
 
 
 class CollectionPublic(BaseModel):
@@ -107,6 +110,11 @@ def document_record(rag: RAG, collection: str, document_id: str) -> DocumentReco
 async def create_collection(body: CollectionCreate, rag: RagDep) -> dict[str, Any]:
     """Create an empty collection (409 if the name is taken)."""
     check_collection_name(body.name)
+    if body.embedder is not None and body.embedder != rag.embedder.name:
+        raise InvalidInput(
+            f"this server embeds with {rag.embedder.name}, not {body.embedder}",
+            hint="omit embedder, or run a server with RAGSERVE_EMBEDDER__MODEL set to that model",
+        )
     if rag.catalog.collection(body.name) is not None:
         raise Conflict(f"collection {body.name!r} exists already", hint="choose another name, or DELETE it first")
     await rag.ingestor.ensure_collection(body.name, body.description)
