@@ -76,6 +76,9 @@ class _Collection:
                     if "LockBusy" not in str(exc) or attempt == 99:
                         raise BackendUnavailable(f"the keyword index is locked by another writer: {exc}") from exc
                     time.sleep(0.1)
+            # a writer killed mid-commit (SIGKILL) leaves files the committed index does not use, and the
+            # next commit may want the same names (FileAlreadyExists): remove them first
+            writer.garbage_collect_files()
             try:
                 yield writer
                 writer.commit()
