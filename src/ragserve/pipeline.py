@@ -32,7 +32,7 @@ RetrievalMode = Literal["dense", "keyword", "hybrid"]
 
 log = logging.getLogger(__name__)
 #: bump when parsing or chunking changes what a file turns into
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 

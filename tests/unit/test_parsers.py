@@ -94,3 +94,10 @@ def test_text_with_bom_and_crlf(shared_data: Path) -> None:
     doc = parse((shared_data / "verne-around-the-world/pg103.txt").read_bytes(), "verne.txt")[0]
     assert not doc.text.startswith("\ufeff") and "\r" not in doc.text
     assert "Phileas Fogg" in doc.text
+
+
+def test_markdown_soft_wraps_are_joined_but_lists_kept() -> None:
+    md = b"# T\n\nEverything is under the data directory (set\nRAGSERVE_DATA_DIR to move it).\n\n- one\n- two\n\n```\ncode\nlines\n```\n"
+    doc = parse(md, "a.md")[0]
+    assert "directory (set RAGSERVE_DATA_DIR to move it)." in doc.text
+    assert "- one\n- two" in doc.text and "code\nlines" in doc.text

@@ -26,6 +26,21 @@ def clean_inline(line: str) -> str:
     return _ESCAPE.sub(r"\1", _BOLD.sub(r"\2", _LINK.sub(r"\1", _ANCHOR.sub("", line))))
 
 
+_BLOCK_LINE = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|\||>)")
+
+
+def unwrap(lines: list[str]) -> str:
+    """Join a paragraph's soft-wrapped lines with spaces; list items, table rows and quotes keep their
+    own lines (a soft wrap is not a sentence boundary, a list item is)."""
+    out = [lines[0]]
+    for line in lines[1:]:
+        if _BLOCK_LINE.match(line):
+            out.append("\n" + line)
+        else:
+            out.append(" " + line.strip())
+    return "".join(out)
+
+
 class MarkdownParser:
     """Markdown split into sections by ATX and setext headings; fenced code kept verbatim."""
 
@@ -40,7 +55,7 @@ class MarkdownParser:
 
         def flush() -> None:
             if para:
-                doc.block("\n".join(para))
+                doc.block("\n".join(para) if fence is not None or para[0].lstrip().startswith(("```", "~~~")) else unwrap(para))
                 para.clear()
 
         for raw in text.split("\n"):
