@@ -93,25 +93,34 @@ def cli(ctx: click.Context, data_dir: Path | None) -> None:
     ctx.obj = {"data_dir": data_dir}
 
 
-@cli.command()
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--collection", "-c", default=None, help="collection to add to [default: default]")
-@click.pass_context
-def ingest(ctx: click.Context, path: Path, collection: str | None) -> None:
-    """Index a folder (recursively) or a file. Unchanged files are skipped."""
+def _local_ingest(ctx: click.Context, path: Path, collection: str | None, *, mirror: bool) -> IngestReport:
+    """Run an ingestion (or, with ``mirror``, a sync) in this process with a progress bar; print the summary."""
 
     async def go() -> IngestReport:
         settings = _settings(ctx)
         rag = build_rag(settings)
         await rag.start()
         try:
-            with progress_bar("ingesting") as update:
-                return await rag.ingestor.ingest_path(path, collection or settings.default_collection, update)
+            name = collection or settings.default_collection
+            with progress_bar("syncing" if mirror else "ingesting") as update:
+                if mirror:
+                    return await rag.ingestor.sync_path(path, name, update)
+                return await rag.ingestor.ingest_path(path, name, update)
         finally:
             await rag.close()
 
     report = _run(lambda: asyncio.run(go()))
     print_report(report)
+    return report
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--collection", "-c", default=None, help="collection to add to [default: default]")
+@click.pass_context
+def ingest(ctx: click.Context, path: Path, collection: str | None) -> None:
+    """Index a folder (recursively) or a file. Unchanged files are skipped."""
+    report = _local_ingest(ctx, path, collection, mirror=False)
     if report.failed and not report.indexed and not report.unchanged:
         sys.exit(1)
 
@@ -122,19 +131,7 @@ def ingest(ctx: click.Context, path: Path, collection: str | None) -> None:
 @click.pass_context
 def sync(ctx: click.Context, path: Path, collection: str | None) -> None:
     """Make a collection mirror a folder: index new and changed files, remove vanished ones."""
-
-    async def go() -> IngestReport:
-        settings = _settings(ctx)
-        rag = build_rag(settings)
-        await rag.start()
-        try:
-            with progress_bar("syncing") as update:
-                return await rag.ingestor.sync_path(path, collection or settings.default_collection, update)
-        finally:
-            await rag.close()
-
-    report = _run(lambda: asyncio.run(go()))
-    print_report(report)
+    _local_ingest(ctx, path, collection, mirror=True)
 
 
 @cli.command()
