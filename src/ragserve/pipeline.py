@@ -17,10 +17,11 @@ from typing import Literal
 
 import numpy as np
 
+from ragserve.answer.citations import cite, clean
 from ragserve.batching import Coalescer
 from ragserve.core.errors import CollectionNotFound, ConfigError, EmptyQuery, InvalidInput, RagError
-from ragserve.core.protocols import Embedder, Generator, KeywordIndex, Reranker, Vectors, VectorStore
-from ragserve.core.types import Answer, Chunk, Document, Hit, MetadataFilter
+from ragserve.core.protocols import AnswerStream, Embedder, Generator, KeywordIndex, Reranker, Vectors, VectorStore
+from ragserve.core.types import Answer, Chunk, Document, Hit, MetadataFilter, Turn, Usage
 from ragserve.ingest import parsers
 from ragserve.ingest.catalog import Catalog, DocumentRecord
 from ragserve.ingest.chunking import ChunkingOptions, chunk_document, document_id
@@ -448,15 +449,16 @@ class RAG:
         chunks = await self._get_batch.submit(collection, [cid for cid, _ in winners])
         return [Hit(chunks[cid], score) for cid, score in winners if cid in chunks]
 
-    async def query(
+    async def prepare(
         self,
         question: str,
         collection: str | None = None,
         k: int | None = None,
         filters: dict[str, object] | None = None,
         mode: RetrievalMode | None = None,
-    ) -> Answer:
-        """Answer a question with citations and sources."""
+        history: Sequence[Turn] = (),
+    ) -> Prepared:
+        """Everything before the answer: condense a follow-up, retrieve (and rerank), fit the context."""
         question = question.strip()
         if not question:
             raise EmptyQuery("the question is empty", hint='send {"question": "..."} with some text')
@@ -464,17 +466,75 @@ class RAG:
         self.check_collection(name)
         where = MetadataFilter.parse(filters)
         t0 = time.perf_counter()
+        standalone, usage = await self.generator.condense(question, history) if history else (question, Usage())
+        t1 = time.perf_counter()
         want = k or self.settings.top_k
         if self.reranker is None:
-            hits = await self.retrieve(question, name, want, where, mode)
+            hits = await self.retrieve(standalone, name, want, where, mode)
         else:
-            candidates = await self.retrieve(question, name, max(want, self.settings.rerank.candidates), where, mode)
-            hits = await self.reranker.rerank(question, candidates, want)
-        t1 = time.perf_counter()
-        text, citations = await self.generator.generate(question, hits)
+            candidates = await self.retrieve(standalone, name, max(want, self.settings.rerank.candidates), where, mode)
+            hits = await self.reranker.rerank(standalone, candidates, want)
+        hits, turns = self.generator.fit(standalone, hits, history)
         t2 = time.perf_counter()
-        timings = {"retrieve_ms": (t1 - t0) * 1e3, "generate_ms": (t2 - t1) * 1e3, "total_ms": (t2 - t0) * 1e3}
-        return Answer(text, citations, list(hits), timings, self.generator.mode)
+        timings = {"retrieve_ms": (t2 - t1) * 1e3}
+        if history:
+            timings["condense_ms"] = (t1 - t0) * 1e3
+        return Prepared(standalone, hits, turns, timings, usage, t0)
+
+    def finish(
+        self, prepared: Prepared, text: str, usage: Usage | None, mode: str | None = None, invalid: list[int] | None = None
+    ) -> Answer:
+        """The answer with its markers checked (invalid ones removed, unless ``invalid`` says it was done
+        while streaming) and mapped to the spans they cite."""
+        if invalid is None:
+            text, invalid = clean(text, len(prepared.hits))
+        timings = dict(prepared.timings)
+        timings["total_ms"] = (time.perf_counter() - prepared.started) * 1e3
+        timings["generate_ms"] = timings["total_ms"] - sum(v for key, v in prepared.timings.items())
+        return Answer(
+            text,
+            cite(text, prepared.hits),
+            prepared.hits,
+            timings,
+            mode or self.generator.mode,
+            invalid,
+            prepared.usage + (usage or Usage()),
+            prepared.question,
+        )
+
+    async def query(
+        self,
+        question: str,
+        collection: str | None = None,
+        k: int | None = None,
+        filters: dict[str, object] | None = None,
+        mode: RetrievalMode | None = None,
+        history: Sequence[Turn] = (),
+        generate: bool = True,
+    ) -> Answer:
+        """Answer a question with citations and sources (only the sources when ``generate`` is false)."""
+        prepared = await self.prepare(question, collection, k, filters, mode, history)
+        if not generate:
+            return self.finish(prepared, "", None, mode="retrieval")
+        text, usage = await self.generator.generate(prepared.question, prepared.hits, prepared.history)
+        return self.finish(prepared, text, usage)
+
+    async def stream(self, prepared: Prepared) -> AnswerStream:
+        """Open the answer's stream; the caller checks markers as they pass (``MarkerFilter``) and
+        calls ``finish`` with the whole text."""
+        return await self.generator.stream(prepared.question, prepared.hits, prepared.history)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A question ready to be answered: the standalone question, the hits that fit, the turns kept."""
+
+    question: str
+    hits: list[Hit]
+    history: list[Turn]
+    timings: dict[str, float]
+    usage: Usage
+    started: float
 
 
 def build_rag(

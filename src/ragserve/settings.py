@@ -79,9 +79,17 @@ class LLMSettings(BaseModel):
     base_url: str | None = Field(None, description="e.g. https://api.openai.com/v1 or http://127.0.0.1:8080/v1")
     model: str = "gpt-4o-mini"
     api_key: SecretStr | None = None
+    api: Literal["chat", "completions"] = Field("chat", description="chat models (/chat/completions) or plain completion models")
     temperature: float = Field(0.1, ge=0, le=2)
-    max_tokens: int = Field(512, ge=1)
-    timeout: float = Field(60.0, gt=0)
+    max_tokens: int = Field(512, ge=1, description="longest answer, in tokens; kept free in the context window")
+    context_window: int = Field(8192, ge=256, description="the model's context length in tokens: sources are cut to fit")
+    tokenizer: str | None = Field(None, description="the model's tokenizer.json for exact token counts; unset = a safe estimate")
+    prompt_file: Path | None = Field(None, description="TOML file with system/user/completion/condense templates")
+    condense: bool = Field(True, description="rewrite follow-up questions with the LLM (else a heuristic)")
+    timeout: float = Field(60.0, gt=0, description="seconds to wait for the LLM's next bytes")
+    connect_timeout: float = Field(5.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10, description="retries on connection errors, 429 and 5xx")
+    retry_backoff: float = Field(0.5, ge=0, description="first retry delay in seconds, doubled each retry")
 
     @field_validator("base_url")
     @classmethod
@@ -99,6 +107,7 @@ class ServerSettings(BaseModel):
     max_k: int = Field(50, ge=1)
     max_upload_mb: int = Field(50, ge=1, description="largest file accepted by uploads and URL fetches")
     gc_freeze: bool = Field(True, description="freeze the start-up heap so garbage collection pauses stay short")
+    sources_footer: bool = Field(True, description="append a readable 'Sources' list to /v1/chat/completions answers")
 
 
 class Settings(BaseSettings):

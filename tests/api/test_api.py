@@ -72,7 +72,8 @@ def test_malformed_bodies_are_422_in_the_error_shape(client: TestClient) -> None
     assert_error(client.post("/v1/query", json={"question": "q", "k": 0}), 422, "InvalidInput")
     assert_error(client.post("/v1/query", json={"question": "q", "bogus": 1}), 422, "InvalidInput")
     assert_error(client.post("/v1/query", content=b"not json", headers={"content-type": "application/json"}), 422, "InvalidInput")
-    assert_error(client.post("/v1/query", json={"question": "q", "stream": True}), 422, "InvalidInput")
+    assert_error(client.post("/v1/query", json={}), 422, "InvalidInput")
+    assert_error(client.post("/v1/query", json={"messages": [{"role": "assistant", "content": "hi"}]}), 422, "InvalidInput")
 
 
 def test_unknown_collection_is_404_with_the_known_ones(client: TestClient) -> None:

@@ -8,100 +8,14 @@ hits. Honest by construction: every word of the answer is a quoted source senten
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import AsyncIterator, Sequence
 
-from ragserve.core.types import Citation, Hit
+from ragserve.answer.conversation import condense_heuristic
+from ragserve.answer.text import analysed, sentences, terms
+from ragserve.core.types import Hit, Turn, Usage
 
-_SENTENCE = re.compile(r"[^\n.!?]+(?:[.!?]+(?=\s|$)|\n|$)")
-_WORD = re.compile(r"[a-z0-9]+")
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "their",
-        "then",
-        "there",
-        "these",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-        "my",
-        "me",
-        "we",
-        "our",
-        "not",
-        "no",
-    ]
-)
 NO_ANSWER = "I could not find anything about that in the indexed documents."
-
-
-def terms(text: str) -> list[str]:
-    """Lower-cased words without stopwords, lightly stemmed (plural s)."""
-    out = []
-    for w in _WORD.findall(text.lower()):
-        if w in STOPWORDS:
-            continue
-        out.append(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
-    return out
-
-
-def sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each real sentence: it ends with . ! ? or has at least eight words, so
-    headings and short list items are not quoted as answers. List markers are left out."""
-    out = []
-    for m in _SENTENCE.finditer(text):
-        lo, hi = m.start(), m.end()
-        while lo < hi and (text[lo].isspace() or (text[lo] in "+*-" and lo + 1 < hi and text[lo + 1] == " ")):
-            lo += 1
-        while hi > lo and text[hi - 1].isspace():
-            hi -= 1
-        words = len(text[lo:hi].split())
-        if words >= 8 or (words >= 3 and text[hi - 1] in ".!?"):
-            out.append((lo, hi))
-    return out
-
-
-@lru_cache(maxsize=8192)
-def _analysed(text: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
-    """Sentences of a chunk with their terms; chunks recur across questions, so this is cached."""
-    return tuple((lo, hi, frozenset(terms(text[lo:hi]))) for lo, hi in sentences(text))
 
 
 class ExtractiveGenerator:
@@ -119,14 +33,31 @@ class ExtractiveGenerator:
     async def close(self) -> None:
         """Nothing to release."""
 
-    async def generate(self, question: str, hits: Sequence[Hit]) -> tuple[str, list[Citation]]:
-        """Pick, order and cite the best sentences."""
+    def fit(self, question: str, hits: Sequence[Hit], history: Sequence[Turn]) -> tuple[list[Hit], list[Turn]]:
+        """No model window: everything fits."""
+        return list(hits), list(history)
+
+    async def condense(self, question: str, history: Sequence[Turn]) -> tuple[str, Usage]:
+        """The heuristic rewrite (no model)."""
+        return condense_heuristic(question, history), Usage()
+
+    async def generate(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> tuple[str, Usage]:
+        """The quoted sentences, each followed by its [n]."""
+        return " ".join(self.parts(question, hits)), Usage()
+
+    async def stream(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> ListStream:
+        """The same answer, one quoted sentence per delta."""
+        parts = self.parts(question, hits)
+        return ListStream([p if i == 0 else " " + p for i, p in enumerate(parts)])
+
+    def parts(self, question: str, hits: Sequence[Hit]) -> list[str]:
+        """Pick, order and cite the best sentences: one ``"sentence [n]"`` string each."""
         if not hits:
-            return NO_ANSWER, []
+            return [NO_ANSWER]
         wanted = set(terms(question))
         candidates: list[tuple[int, int, int, frozenset[str]]] = []  # (hit index, start, end, terms)
         for index, hit in enumerate(hits):
-            candidates.extend((index, lo, hi, ts) for lo, hi, ts in _analysed(hit.chunk.text))
+            candidates.extend((index, lo, hi, ts) for lo, hi, ts in analysed(hit.chunk.text))
         df = Counter(t for *_, ts in candidates for t in ts & wanted)
         n = len(candidates) or 1
         scored = []
@@ -148,10 +79,19 @@ class ExtractiveGenerator:
             chosen.append((index, lo, hi))
             used += hi - lo
         chosen.sort()  # read in source order
-        parts, citations = [], []
-        for index, lo, hi in chosen:
-            chunk = hits[index].chunk
-            text = chunk.text[lo:hi]
-            parts.append(f"{text} [{index + 1}]")
-            citations.append(Citation(index + 1, index, chunk.id, chunk.start + lo, chunk.start + hi, text))
-        return " ".join(parts), citations
+        return [f"{hits[index].chunk.text[lo:hi]} [{index + 1}]" for index, lo, hi in chosen]
+
+
+class ListStream:
+    """An ``AnswerStream`` over text that is already written."""
+
+    def __init__(self, parts: list[str]) -> None:
+        self.parts = parts
+        self.usage: Usage | None = Usage()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        for part in self.parts:
+            yield part
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

@@ -1,18 +1,41 @@
-"""Answers written by an LLM from the numbered sources."""
+"""Answers written by an LLM from the numbered sources, whole or streamed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
-from ragserve.answer.citations import parse_citations
-from ragserve.answer.extractive import NO_ANSWER
-from ragserve.answer.prompts import rag_messages
-from ragserve.core.types import Citation, Hit
+from ragserve.answer.budget import PER_MESSAGE, estimate_tokens, fit
+from ragserve.answer.conversation import clean_condensed, condense_heuristic
+from ragserve.answer.extractive import NO_ANSWER, ListStream
+from ragserve.answer.prompts import PromptTemplate
+from ragserve.core.errors import ConfigError
+from ragserve.core.protocols import AnswerStream
+from ragserve.core.types import Hit, Turn, Usage
+from ragserve.settings import LLMSettings
+
+Payload = list[dict[str, str]] | str
+
+#: the rewrite of a follow-up is one short question
+CONDENSE_MAX_TOKENS = 96
+
+
+class Reply(Protocol):
+    """What ``ChatModel.complete`` returns."""
+
+    @property
+    def text(self) -> str:
+        """The reply."""
+        ...
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens spent."""
+        ...
 
 
 class ChatModel(Protocol):
-    """A chat-completion client (``OpenAIChat`` is the implementation)."""
+    """An OpenAI-compatible client (``ragserve.backends.llms.openai.OpenAIChat``)."""
 
     async def start(self) -> None:
         """Open the client."""
@@ -22,18 +45,38 @@ class ChatModel(Protocol):
         """Close the client."""
         ...
 
-    async def chat(self, messages: list[dict[str, str]]) -> str:
-        """The assistant's reply."""
+    async def complete(self, payload: Payload, *, max_tokens: int | None = None, temperature: float | None = None) -> Reply:
+        """One whole reply to chat messages (a list) or a prompt (a string)."""
+        ...
+
+    async def stream(self, payload: Payload, *, max_tokens: int | None = None, temperature: float | None = None) -> AnswerStream:
+        """A streamed reply; connection errors are raised when awaited."""
         ...
 
 
+def prompt_text(payload: Payload) -> str:
+    """What the model reads, for counting tokens (chat messages each carry a few template tokens)."""
+    if isinstance(payload, str):
+        return payload
+    return "".join(m["content"] + " " * (3 * PER_MESSAGE) for m in payload)
+
+
 class LLMGenerator:
-    """Prompt with numbered sources, ask the model, parse its [n] citations."""
+    """Prompts with numbered sources and lets an OpenAI-compatible model write the answer."""
 
     mode = "llm"
 
-    def __init__(self, llm: ChatModel) -> None:
+    def __init__(
+        self,
+        llm: ChatModel,
+        settings: LLMSettings | None = None,
+        template: PromptTemplate | None = None,
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> None:
         self.llm = llm
+        self.settings = settings or LLMSettings()
+        self.template = template or PromptTemplate()
+        self.count = count_tokens or estimate_tokens
 
     async def start(self) -> None:
         """Open the LLM client."""
@@ -43,10 +86,77 @@ class LLMGenerator:
         """Close the LLM client."""
         await self.llm.close()
 
-    async def generate(self, question: str, hits: Sequence[Hit]) -> tuple[str, list[Citation]]:
-        """The model's answer and the valid citations in it (invalid markers are dropped)."""
+    def payload(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> Payload:
+        """Chat messages, or one prompt for a completion model."""
+        if self.settings.api == "completions":
+            return self.template.prompt(question, hits, history)
+        return self.template.chat(question, hits, history)
+
+    def fit(self, question: str, hits: Sequence[Hit], history: Sequence[Turn]) -> tuple[list[Hit], list[Turn]]:
+        """Keep the best hits and latest turns that leave ``max_tokens`` free in the context window.
+
+        The conversation may take at most half of the room; older turns go first.
+        """
+        budget = self.settings.context_window - self.settings.max_tokens
+        turns = list(history)
+        while turns and self.count(prompt_text(self.payload(question, [], turns))) > budget // 2:
+            turns = turns[1:]
+        if self.count(prompt_text(self.payload(question, [], turns))) >= budget:
+            raise ConfigError(
+                f"the prompt alone does not fit the context window ({self.settings.context_window} tokens, "
+                f"{self.settings.max_tokens} kept for the answer)",
+                hint="raise RAGSERVE_LLM__CONTEXT_WINDOW, lower RAGSERVE_LLM__MAX_TOKENS, or ask a shorter question",
+            )
+        kept = fit(hits, lambda hs: prompt_text(self.payload(question, hs, turns)), self.count, budget)
+        return kept, turns
+
+    async def condense(self, question: str, history: Sequence[Turn]) -> tuple[str, Usage]:
+        """Ask the model to rewrite the follow-up; the heuristic when that is off or the reply is unusable."""
+        if not any(t.role == "user" for t in history):
+            return question, Usage()
+        if not self.settings.condense:
+            return condense_heuristic(question, history), Usage()
+        prompt = self.template.condense_prompt(question, history)
+        payload: Payload = prompt if self.settings.api == "completions" else [{"role": "user", "content": prompt}]
+        reply = await self.llm.complete(payload, max_tokens=CONDENSE_MAX_TOKENS, temperature=0.0)
+        return clean_condensed(reply.text, question) or condense_heuristic(question, history), reply.usage
+
+    async def generate(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> tuple[str, Usage]:
+        """The model's whole answer (the pipeline checks its citations)."""
         if not hits:
-            return NO_ANSWER, []
-        text = await self.llm.chat(rag_messages(question, hits))
-        citations, _invalid = parse_citations(text, hits)
-        return text.strip(), citations
+            return NO_ANSWER, Usage()
+        reply = await self.llm.complete(self.payload(question, hits, history))
+        return reply.text.strip(), reply.usage
+
+    async def stream(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> AnswerStream:
+        """The model's answer as it is written; leading whitespace is dropped like ``generate`` does."""
+        if not hits:
+            return ListStream([NO_ANSWER])
+        return _Stripped(await self.llm.stream(self.payload(question, hits, history)))
+
+
+class _Stripped:
+    """Drops the whitespace a model often starts with, so streamed and whole answers are the same."""
+
+    def __init__(self, inner: AnswerStream) -> None:
+        self.inner = inner
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.inner.usage
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        started = False
+        held = ""  # trailing whitespace waits: it is dropped if the answer ends there
+        async for delta in self.inner:
+            if not started:
+                delta = delta.lstrip()
+                started = bool(delta)
+            text = held + delta
+            body = text.rstrip()
+            held = text[len(body) :]
+            if body:
+                yield body
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

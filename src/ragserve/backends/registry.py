@@ -61,10 +61,12 @@ def _no_keyword(s: Settings) -> KeywordIndex | None:
 
 
 def _openai_generator(s: Settings) -> Generator:
+    from ragserve.answer.budget import token_counter
     from ragserve.answer.llm import LLMGenerator
+    from ragserve.answer.prompts import PromptTemplate
     from ragserve.backends.llms.openai import OpenAIChat
 
-    return LLMGenerator(OpenAIChat(s.llm))
+    return LLMGenerator(OpenAIChat(s.llm), s.llm, PromptTemplate.load(s.llm.prompt_file), token_counter(s.llm.tokenizer))
 
 
 def _extractive_generator(s: Settings) -> Generator:

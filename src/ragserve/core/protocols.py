@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from ragserve.core.types import Chunk, Citation, Document, Hit, MetadataFilter
+from ragserve.core.types import Chunk, Document, Hit, MetadataFilter, Turn, Usage
 
 Vectors = npt.NDArray[np.float32]
 EmbedKind = Literal["query", "passage"]
@@ -221,8 +221,29 @@ class Reranker(Protocol):
         ...
 
 
+class AnswerStream(Protocol):
+    """An answer being written: iterate for text deltas; ``usage`` is known once it ends."""
+
+    @property
+    def usage(self) -> Usage | None:
+        """Tokens spent (None when the server did not say)."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        """The text, piece by piece."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop early and release the connection."""
+        ...
+
+
 class Generator(Protocol):
-    """Writes the answer to a question from retrieved hits, citing them as [n] (1-based)."""
+    """Writes the answer to a question from retrieved hits, citing them as [n] (1-based).
+
+    The pipeline parses and checks the citations; a generator only writes text. ``stream`` raises
+    connection errors when it is awaited, before any text, so a server can still answer with a status.
+    """
 
     mode: str
 
@@ -234,9 +255,32 @@ class Generator(Protocol):
         """Release clients."""
         ...
 
-    async def generate(self, question: str, hits: Sequence[Hit]) -> tuple[str, list[Citation]]:
-        """The answer text and the citations it makes."""
+    def fit(self, question: str, hits: Sequence[Hit], history: Sequence[Turn]) -> tuple[list[Hit], list[Turn]]:
+        """The best hits and the latest turns that fit the model's context with room for the answer."""
+        ...
+
+    async def condense(self, question: str, history: Sequence[Turn]) -> tuple[str, Usage]:
+        """A follow-up question rewritten to stand alone, for retrieval."""
+        ...
+
+    async def generate(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> tuple[str, Usage]:
+        """The whole answer text."""
+        ...
+
+    async def stream(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> AnswerStream:
+        """The answer as a stream of text deltas."""
         ...
 
 
-__all__ = ["EmbedKind", "Embedder", "Generator", "KeywordIndex", "Parser", "Reranker", "Tokenizer", "VectorStore", "Vectors"]
+__all__ = [
+    "AnswerStream",
+    "EmbedKind",
+    "Embedder",
+    "Generator",
+    "KeywordIndex",
+    "Parser",
+    "Reranker",
+    "Tokenizer",
+    "VectorStore",
+    "Vectors",
+]

@@ -101,7 +101,12 @@ class MetadataFilter:
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """One ``[n]`` in an answer: which source it names and the cited span of that source's chunk."""
+    """One ``[n]`` in an answer: which source it names and the span of the document it cites.
+
+    ``start``/``end`` are offsets into the cited document's text (``text`` is that span: the sentence
+    of the chunk that supports the claim, or the whole chunk when no sentence does); ``offset`` is where
+    the marker stands in the answer.
+    """
 
     marker: int
     source_index: int
@@ -109,6 +114,31 @@ class Citation:
     start: int
     end: int
     text: str
+    offset: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Model tokens spent on an answer (zero for the offline answerer, which uses no model)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One message of a conversation (``role`` is ``user`` or ``assistant``)."""
+
+    role: str
+    content: str
 
 
 @dataclass(slots=True)
@@ -120,6 +150,11 @@ class Answer:
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
     mode: str = "extractive"
+    #: numbers of ``[n]`` markers that named no source; they were removed from ``text``
+    invalid_citations: list[int] = field(default_factory=list)
+    usage: Usage = Usage()
+    #: the question retrieval used: the follow-up condensed into a standalone question in a conversation
+    question: str = ""
 
 
-__all__ = ["Answer", "Chunk", "Citation", "Document", "Hit", "MetadataFilter", "Scalar", "Section"]
+__all__ = ["Answer", "Chunk", "Citation", "Document", "Hit", "MetadataFilter", "Scalar", "Section", "Turn", "Usage"]

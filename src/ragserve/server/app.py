@@ -10,16 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ragserve import __version__
-from ragserve.core.errors import InvalidInput
-from ragserve.pipeline import RAG, IngestReport, build_rag
+from ragserve.answer.extractive import ListStream
+from ragserve.core.protocols import AnswerStream
+from ragserve.pipeline import RAG, IngestReport, Prepared, build_rag
 from ragserve.server import errors
 from ragserve.server.deps import RagDep
 from ragserve.server.jobs import JobManager
-from ragserve.server.routes import corpus, ingest
-from ragserve.server.schemas import ErrorResponse, QueryRequest, QueryResponse
+from ragserve.server.routes import corpus, ingest, openai_compat
+from ragserve.server.schemas import ErrorResponse, QueryRequest, QueryResponse, UsageOut, citations_out, sources_out
+from ragserve.server.streaming import HEADERS, AnswerLoop, error_body, sse
 from ragserve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,17 +67,28 @@ def create_app(
     errors.install(app)
     app.include_router(corpus.router, responses=ERRORS)
     app.include_router(ingest.router, responses=ERRORS)
+    app.include_router(openai_compat.router, responses=ERRORS)
     app.state.jobs = JobManager()
 
     @app.post("/v1/query", response_model=QueryResponse, responses=ERRORS, tags=["query"])
     async def query(body: QueryRequest, pipeline: RagDep) -> Response:
-        """Answer a question from a collection, with citations and sources."""
-        if body.stream:
-            raise InvalidInput("streaming is not available yet", hint='send "stream": false (the default) to get the whole answer')
+        """Answer a question from a collection, with citations and sources.
+
+        With `"stream": true` the answer comes as server-sent events: `sources` (the numbered sources
+        and the question used), `delta` (`{"text"}`, many), then `done` (answer, citations, invalid
+        citations, cited source ids, usage, timings). Errors before the stream starts get their HTTP
+        status; an error after it has started is sent as an `error` event with the usual error body.
+        """
+        question, history = body.conversation()
         k = min(body.k or settings.top_k, settings.server.max_k)
-        answer = await pipeline.query(body.question, body.collection, k, body.filters, body.mode)  # type: ignore[arg-type]
-        # serialised once by pydantic-core; returning the model would validate it a second time
-        return Response(QueryResponse.of(answer).model_dump_json(), media_type="application/json")
+        if not body.stream:
+            answer = await pipeline.query(question, body.collection, k, body.filters, body.mode, history, body.generate)  # type: ignore[arg-type]
+            # serialised once by pydantic-core; returning the model would validate it a second time
+            return Response(QueryResponse.of(answer).model_dump_json(), media_type="application/json")
+        prepared = await pipeline.prepare(question, body.collection, k, body.filters, body.mode, history)  # type: ignore[arg-type]
+        stream = await pipeline.stream(prepared) if body.generate else ListStream([])
+        mode = pipeline.generator.mode if body.generate else "retrieval"
+        return StreamingResponse(query_events(pipeline, prepared, stream, mode), media_type="text/event-stream", headers=HEADERS)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -90,3 +103,30 @@ def create_app(
         return JSONResponse({"status": "ready", "answerer": pipeline.generator.mode})
 
     return app
+
+
+async def query_events(rag: RAG, prepared: Prepared, stream: AnswerStream, mode: str) -> AsyncIterator[bytes]:
+    """The events of a streamed ``/v1/query``."""
+    sources = [s.model_dump() for s in sources_out(prepared.hits)]
+    yield sse({"question": prepared.question, "mode": mode, "sources": sources, "timings": prepared.timings}, "sources")
+    loop = AnswerLoop(rag, prepared, stream)
+    try:
+        async for text in loop.deltas():
+            yield sse({"text": text}, "delta")
+    except Exception as exc:  # the status line is sent: errors travel as an event
+        yield sse(error_body(exc), "error")
+        return
+    answer = loop.answer
+    assert answer is not None
+    if mode == "retrieval":
+        answer.mode = mode
+    done = {
+        "answer": answer.text,
+        "mode": answer.mode,
+        "citations": [c.model_dump() for c in citations_out(answer.citations)],
+        "invalid_citations": answer.invalid_citations,
+        "cited": sorted({c.source_index + 1 for c in answer.citations}),
+        "usage": UsageOut.of(answer.usage).model_dump(),
+        "timings": {k: round(v, 3) for k, v in answer.timings.items()},
+    }
+    yield sse(done, "done")
