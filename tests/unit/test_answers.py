@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from ragserve.answer.budget import estimate_tokens, fit
-from ragserve.answer.citations import MarkerFilter, clean, cite, parse_citations
+from ragserve.answer.citations import MarkerFilter, cite, clean, parse_citations
 from ragserve.answer.conversation import clean_condensed, condense_heuristic
 from ragserve.answer.extractive import NO_ANSWER, ExtractiveGenerator
 from ragserve.answer.llm import LLMGenerator
@@ -112,7 +112,7 @@ def test_prompt_templates_load_from_a_file_and_are_checked(tmp_path: Path) -> No
     template = PromptTemplate.load(good)
     messages = template.chat("why?", HITS[:1])
     assert messages[0]["content"] == "Answer like a pirate, citing [n]."
-    assert messages[1]["content"].startswith("Q: why?\nS:\n<source id=\"1\"")
+    assert messages[1]["content"].startswith('Q: why?\nS:\n<source id="1"')
     prompt = template.prompt("why?", HITS[:1], [Turn("user", "hi"), Turn("assistant", "hello")])
     assert prompt.startswith("Answer like a pirate") and "User: hi\nAssistant: hello\n" in prompt and "why?" in prompt
     bad = tmp_path / "bad.toml"
@@ -143,7 +143,9 @@ def test_condense_heuristic_carries_the_topic_only_when_needed() -> None:
     standalone = "Which instance types support Elastic Inference accelerators?"
     assert condense_heuristic(standalone, history) == standalone
     assert condense_heuristic("And pricing?", []) == "And pricing?"
-    assert clean_condensed('Standalone question: "What does a SageMaker endpoint cost?"\nmore', "q?") == "What does a SageMaker endpoint cost?"
+    assert (
+        clean_condensed('Standalone question: "What does a SageMaker endpoint cost?"\nmore', "q?") == "What does a SageMaker endpoint cost?"
+    )
     assert clean_condensed("", "q") is None
 
 

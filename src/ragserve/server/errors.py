@@ -32,8 +32,14 @@ def status_of(exc: e.RagError) -> int:
     return next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
 
 
-def error_response(status: int, type_: str, message: str, hint: str = "") -> JSONResponse:
+#: routes that OpenAI clients call: they show only ``message``, so the hint is appended to it
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+
+
+def error_response(status: int, type_: str, message: str, hint: str = "", path: str = "") -> JSONResponse:
     """The one error body."""
+    if hint and path.startswith(OPENAI_PATHS):
+        message = f"{message} ({hint})"
     return JSONResponse({"error": {"type": type_, "message": message, "hint": hint}}, status_code=status)
 
 
@@ -45,12 +51,12 @@ def install(app: FastAPI) -> None:
         status = status_of(exc)
         if status >= 500:
             log.warning("%s %s failed: %s", request.method, request.url.path, exc)
-        return error_response(status, type(exc).__name__, exc.message, exc.hint)
+        return error_response(status, type(exc).__name__, exc.message, exc.hint, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'] if p != 'body') or 'body'}: {err['msg']}" for err in exc.errors())
-        return error_response(422, "InvalidInput", problems, "see the request schema at /docs")
+        return error_response(422, "InvalidInput", problems, "see the request schema at /docs", request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -26,10 +26,12 @@ def sse(data: str | dict[str, Any], event: str | None = None) -> bytes:
     return f"{head}data: {payload}\n\n".encode()
 
 
-def error_body(exc: Exception) -> dict[str, Any]:
-    """The one error shape, for an error that happens after the stream has begun (status is 200 by then)."""
+def error_body(exc: Exception, openai: bool = False) -> dict[str, Any]:
+    """The one error shape, for an error that happens after the stream has begun (status is 200 by then);
+    with ``openai`` the hint is also appended to the message, the one field OpenAI clients show."""
     if isinstance(exc, RagError):
-        return {"error": {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint, "status": status_of(exc)}}
+        message = f"{exc.message} ({exc.hint})" if openai and exc.hint else exc.message
+        return {"error": {"type": type(exc).__name__, "message": message, "hint": exc.hint, "status": status_of(exc)}}
     log.exception("unexpected error while streaming")
     return {"error": {"type": "InternalError", "message": "an unexpected error occurred; the server log has the details", "hint": ""}}
 

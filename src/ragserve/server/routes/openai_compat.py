@@ -213,7 +213,7 @@ async def _chunks(
         async for text in loop.deltas():
             yield _chunk(meta, {"content": text})
     except Exception as exc:  # the status line is sent: the error travels as an event, as OpenAI's do
-        yield sse(error_body(exc))
+        yield sse(error_body(exc, openai=True))
         return
     answer = loop.answer
     assert answer is not None

@@ -1,0 +1,177 @@
+"""What users see when the LLM misbehaves: down, slow, refusing the key, rate limiting, returning garbage.
+
+The misbehaving server is a small HTTP app on a real loopback socket (a real llama.cpp server cannot be
+made to return garbage on demand; tests/integration/test_llama_cpp.py runs against the real one).
+"""
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
+from fastapi.testclient import TestClient
+
+from ragserve.server.app import create_app
+from ragserve.settings import Settings
+
+from .test_openai_compat import parse_sse
+
+QUESTION = "Where do training jobs write model artifacts?"
+
+
+class Behaviour:
+    """What the stub does on its next requests."""
+
+    def __init__(self) -> None:
+        self.script: list[str] = []
+        self.requests: list[dict[str, Any]] = []
+
+
+def stub_llm(behaviour: Behaviour) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        behaviour.requests.append(body)
+        action = behaviour.script.pop(0) if behaviour.script else "ok"
+        if action == "slow":
+            await asyncio.sleep(3)
+        if action == "garbage":
+            return Response("<html>502 Bad Gateway</html>", media_type="text/html")
+        if action == "garbage-stream":
+            return StreamingResponse(iter([b"data: {not json\n\n"]), media_type="text/event-stream")
+        if action in ("401", "503", "429", "400"):
+            return Response(json.dumps({"error": {"message": f"stub {action}"}}), status_code=int(action), headers={"retry-after": "0"})
+        text = "Artifacts go to S3 [1]. Also [7]."
+        usage = {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}
+        if body.get("stream"):
+            events = [
+                {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                for piece in ("Artifacts go ", "to S3 [", "1]. Also [7", "].")
+            ]
+            events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            events.append({"choices": [], "usage": usage})
+            data = [f"data: {json.dumps(e)}\n\n".encode() for e in events] + [b"data: [DONE]\n\n"]
+            return StreamingResponse(iter(data), media_type="text/event-stream")
+        return Response(
+            json.dumps(
+                {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}], "usage": usage}
+            )
+        )
+
+    return app
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once the socket is closed
+
+
+@pytest.fixture(scope="module")
+def stub(serve_app: type) -> Iterator[tuple[str, Behaviour]]:
+    behaviour = Behaviour()
+    with serve_app(stub_llm(behaviour)) as url:
+        yield url, behaviour
+
+
+def make(tmp_path: Path, base_url: str, **llm: object) -> TestClient:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "train.md").write_text("# Training\n\nTraining jobs write model artifacts to an S3 bucket.\n")
+    settings = Settings.load(
+        data_dir=tmp_path / "data",
+        embedder={"kind": "fake"},
+        store={"kind": "memory"},
+        llm={"base_url": base_url, "model": "stub", "retry_backoff": 0.01, "max_retries": 1, **llm},
+    )
+    return TestClient(create_app(settings, docs=docs))
+
+
+def error(r: httpx.Response, status: int) -> dict[str, str]:
+    assert r.status_code == status, r.text
+    return r.json()["error"]  # type: ignore[no-any-return]
+
+
+def test_llm_answers_are_checked_and_usage_reported(tmp_path: Path, stub: tuple[str, Behaviour]) -> None:
+    url, behaviour = stub
+    with make(tmp_path, f"{url}/v1") as client:
+        body = client.post("/v1/query", json={"question": QUESTION}).json()
+        assert body["mode"] == "llm" and body["answer"] == "Artifacts go to S3 [1]. Also."
+        assert body["invalid_citations"] == [7] and body["citations"][0]["source"] == 1
+        assert body["usage"] == {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}
+        with client.stream("POST", "/v1/query", json={"question": QUESTION, "stream": True}) as r:
+            events = parse_sse(r.iter_lines())
+        done = events[-1][1]
+        assert "".join(d["text"] for n, d in events if n == "delta") == done["answer"] == body["answer"]
+        assert done["invalid_citations"] == [7] and done["usage"]["total_tokens"] == 59
+        sent = behaviour.requests[-1]
+        assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True} and sent["model"] == "stub"
+
+
+def test_llm_down_is_503_and_sources_still_come_without_generation(tmp_path: Path) -> None:
+    with make(tmp_path, f"http://127.0.0.1:{closed_port()}/v1") as client:
+        e = error(client.post("/v1/query", json={"question": QUESTION}), 503)
+        assert e["type"] == "BackendUnavailable" and "cannot reach the LLM" in e["message"] and "RAGSERVE_LLM__BASE_URL" in e["hint"]
+        error(client.post("/v1/query", json={"question": QUESTION, "stream": True}), 503)  # before the stream starts
+        e = error(client.post("/v1/chat/completions", json={"model": "ragserve", "messages": [{"role": "user", "content": QUESTION}]}), 503)
+        assert "RAGSERVE_LLM__BASE_URL" in e["message"]  # OpenAI clients show only the message
+        body = client.post("/v1/query", json={"question": QUESTION, "generate": False}).json()
+        assert body["mode"] == "retrieval" and body["sources"][0]["document"] == "train.md"
+
+
+def test_slow_llm_is_504(tmp_path: Path, stub: tuple[str, Behaviour]) -> None:
+    url, behaviour = stub
+    with make(tmp_path, f"{url}/v1", timeout=0.3) as client:
+        behaviour.script[:] = ["slow"]
+        e = error(client.post("/v1/query", json={"question": QUESTION}), 504)
+        assert "did not answer within 0.3 s" in e["message"] and "RAGSERVE_LLM__TIMEOUT" in e["hint"]
+        assert behaviour.script == []  # a slow answer is not retried
+
+
+def test_garbage_is_502_whole_and_an_error_event_streamed(tmp_path: Path, stub: tuple[str, Behaviour]) -> None:
+    url, behaviour = stub
+    with make(tmp_path, f"{url}/v1") as client:
+        behaviour.script[:] = ["garbage"]
+        e = error(client.post("/v1/query", json={"question": QUESTION}), 502)
+        assert "invalid response" in e["message"] and "502 Bad Gateway" in e["message"]
+        behaviour.script[:] = ["garbage"]
+        e = error(client.post("/v1/query", json={"question": QUESTION, "stream": True}), 502)
+        assert "did not stream" in e["message"]
+        behaviour.script[:] = ["garbage-stream"]
+        with client.stream("POST", "/v1/query", json={"question": QUESTION, "stream": True}) as r:
+            assert r.status_code == 200
+            events = parse_sse(r.iter_lines())
+        assert [n for n, _ in events] == ["sources", "error"]
+        assert events[-1][1]["error"]["status"] == 502 and "invalid event" in events[-1][1]["error"]["message"]
+
+
+def test_refused_key_and_bad_requests_name_the_setting(tmp_path: Path, stub: tuple[str, Behaviour]) -> None:
+    url, behaviour = stub
+    with make(tmp_path, f"{url}/v1", api_key="sk-wrong") as client:
+        behaviour.script[:] = ["401"]
+        e = error(client.post("/v1/query", json={"question": QUESTION}), 502)
+        assert "refused the API key" in e["message"] and e["hint"] == "set RAGSERVE_LLM__API_KEY"
+        behaviour.script[:] = ["400"]
+        e = error(client.post("/v1/query", json={"question": QUESTION}), 502)
+        assert "RAGSERVE_LLM__MODEL" in e["hint"]
+        assert len(behaviour.requests) >= 2 and behaviour.script == []
+
+
+def test_rate_limits_and_server_errors_are_retried(tmp_path: Path, stub: tuple[str, Behaviour]) -> None:
+    url, behaviour = stub
+    with make(tmp_path, f"{url}/v1", max_retries=2) as client:
+        behaviour.script[:] = ["429", "503"]
+        before = len(behaviour.requests)
+        r = client.post("/v1/query", json={"question": QUESTION})
+        assert r.status_code == 200 and len(behaviour.requests) - before == 3
+        behaviour.script[:] = ["503", "503", "503"]
+        e = error(client.post("/v1/query", json={"question": QUESTION}), 503)
+        assert "failed with 503" in e["message"]
