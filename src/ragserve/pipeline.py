@@ -513,7 +513,10 @@ class RAG:
         generate: bool = True,
     ) -> Answer:
         """Answer a question with citations and sources (only the sources when ``generate`` is false)."""
-        prepared = await self.prepare(question, collection, k, filters, mode, history)
+        return await self.answer(await self.prepare(question, collection, k, filters, mode, history), generate)
+
+    async def answer(self, prepared: Prepared, generate: bool = True) -> Answer:
+        """Write the answer to a prepared question (or only return its sources)."""
         if not generate:
             return self.finish(prepared, "", None, mode="retrieval")
         text, usage = await self.generator.generate(prepared.question, prepared.hits, prepared.history)

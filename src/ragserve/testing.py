@@ -1,4 +1,4 @@
-"""Reusable contract tests for VectorStore implementations.
+"""Test helpers: contract tests for VectorStore implementations, and a server-sent-events parser.
 
 A store's test module subclasses ``VectorStoreContract`` and supplies one async fixture, ``store``,
 that yields a started store. Requires pytest and pytest-asyncio (the ``dev`` extra).
@@ -7,6 +7,9 @@ that yields a started store. Requires pytest and pytest-asyncio (the ``dev`` ext
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -119,3 +122,18 @@ class VectorStoreContract:
         assert {"c1", "c2"} <= set(await store.list_collections())
         await store.drop_collection("c1")
         assert "c1" not in await store.list_collections()
+
+
+def parse_sse(lines: Iterable[str]) -> list[tuple[str, Any]]:
+    """Server-sent events as (event name, decoded JSON data); ``[DONE]`` is left out."""
+    events: list[tuple[str, Any]] = []
+    name = "message"
+    for line in lines:
+        if line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data = line[5:].strip()
+            if data != "[DONE]":
+                events.append((name, json.loads(data)))
+            name = "message"
+    return events

@@ -11,6 +11,7 @@ import pytest
 
 from ragserve.server.app import create_app
 from ragserve.settings import Settings
+from ragserve.testing import parse_sse
 
 
 @pytest.fixture(scope="module")
@@ -137,16 +138,3 @@ def test_retrieval_only(url: str) -> None:
     with httpx.stream("POST", f"{url}/v1/query", json={"question": QUESTION, "generate": False, "stream": True}) as r:
         events = parse_sse(r.iter_lines())
     assert [n for n, _ in events] == ["sources", "done"] and events[-1][1]["mode"] == "retrieval"
-
-
-def parse_sse(lines: Iterator[str]) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
-    import json
-
-    events, name = [], "message"
-    for line in lines:
-        if line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            events.append((name, json.loads(line[5:])))
-            name = "message"
-    return events

@@ -194,7 +194,7 @@ def test_llm_generator_fits_sources_and_history_in_the_context_window() -> None:
     kept, turns = gen.fit("q?", hits, history)
     assert 0 < len(kept) < 20 and kept == hits[: len(kept)]
     assert 0 < len(turns) < 10 and turns == history[-len(turns) :]  # the latest turns are kept
-    messages = gen.payload("q?", kept, turns)
+    messages = gen.prompt("q?", kept, turns)
     assert sum(estimate_tokens(m["content"]) + 8 for m in messages) <= 1024 - 256
     with pytest.raises(ConfigError, match="CONTEXT_WINDOW"):
         LLMGenerator(ScriptedLLM(), LLMSettings(context_window=300, max_tokens=200)).fit("q?", hits, [])  # type: ignore[arg-type]

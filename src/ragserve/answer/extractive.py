@@ -41,6 +41,10 @@ class ExtractiveGenerator:
         """The heuristic rewrite (no model)."""
         return condense_heuristic(question, history), Usage()
 
+    def prompt(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> None:
+        """No model, no prompt."""
+        return None
+
     async def generate(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> tuple[str, Usage]:
         """The quoted sentences, each followed by its [n]."""
         return " ".join(self.parts(question, hits)), Usage()

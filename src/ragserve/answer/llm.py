@@ -86,7 +86,7 @@ class LLMGenerator:
         """Close the LLM client."""
         await self.llm.close()
 
-    def payload(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> Payload:
+    def prompt(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> Payload:
         """Chat messages, or one prompt for a completion model."""
         if self.settings.api == "completions":
             return self.template.prompt(question, hits, history)
@@ -99,15 +99,15 @@ class LLMGenerator:
         """
         budget = self.settings.context_window - self.settings.max_tokens
         turns = list(history)
-        while turns and self.count(prompt_text(self.payload(question, [], turns))) > budget // 2:
+        while turns and self.count(prompt_text(self.prompt(question, [], turns))) > budget // 2:
             turns = turns[1:]
-        if self.count(prompt_text(self.payload(question, [], turns))) >= budget:
+        if self.count(prompt_text(self.prompt(question, [], turns))) >= budget:
             raise ConfigError(
                 f"the prompt alone does not fit the context window ({self.settings.context_window} tokens, "
                 f"{self.settings.max_tokens} kept for the answer)",
                 hint="raise RAGSERVE_LLM__CONTEXT_WINDOW, lower RAGSERVE_LLM__MAX_TOKENS, or ask a shorter question",
             )
-        kept = fit(hits, lambda hs: prompt_text(self.payload(question, hs, turns)), self.count, budget)
+        kept = fit(hits, lambda hs: prompt_text(self.prompt(question, hs, turns)), self.count, budget)
         return kept, turns
 
     async def condense(self, question: str, history: Sequence[Turn]) -> tuple[str, Usage]:
@@ -125,14 +125,14 @@ class LLMGenerator:
         """The model's whole answer (the pipeline checks its citations)."""
         if not hits:
             return NO_ANSWER, Usage()
-        reply = await self.llm.complete(self.payload(question, hits, history))
+        reply = await self.llm.complete(self.prompt(question, hits, history))
         return reply.text.strip(), reply.usage
 
     async def stream(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> AnswerStream:
         """The model's answer as it is written; leading whitespace is dropped like ``generate`` does."""
         if not hits:
             return ListStream([NO_ANSWER])
-        return _Stripped(await self.llm.stream(self.payload(question, hits, history)))
+        return _Stripped(await self.llm.stream(self.prompt(question, hits, history)))
 
 
 class _Stripped:

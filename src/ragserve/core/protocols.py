@@ -263,6 +263,10 @@ class Generator(Protocol):
         """A follow-up question rewritten to stand alone, for retrieval."""
         ...
 
+    def prompt(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> list[dict[str, str]] | str | None:
+        """What the model would be sent (chat messages or a completion prompt); None without a model."""
+        ...
+
     async def generate(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> tuple[str, Usage]:
         """The whole answer text."""
         ...

@@ -81,11 +81,12 @@ def create_app(
         """
         question, history = body.conversation()
         k = min(body.k or settings.top_k, settings.server.max_k)
-        if not body.stream:
-            answer = await pipeline.query(question, body.collection, k, body.filters, body.mode, history, body.generate)  # type: ignore[arg-type]
-            # serialised once by pydantic-core; returning the model would validate it a second time
-            return Response(QueryResponse.of(answer).model_dump_json(), media_type="application/json")
         prepared = await pipeline.prepare(question, body.collection, k, body.filters, body.mode, history)  # type: ignore[arg-type]
+        if not body.stream:
+            answer = await pipeline.answer(prepared, body.generate)
+            prompt = pipeline.generator.prompt(prepared.question, prepared.hits, prepared.history) if body.include_prompt else None
+            # serialised once by pydantic-core; returning the model would validate it a second time
+            return Response(QueryResponse.of(answer, prompt).model_dump_json(exclude_none=True), media_type="application/json")
         stream = await pipeline.stream(prepared) if body.generate else ListStream([])
         mode = pipeline.generator.mode if body.generate else "retrieval"
         return StreamingResponse(query_events(pipeline, prepared, stream, mode), media_type="text/event-stream", headers=HEADERS)

@@ -40,6 +40,7 @@ class QueryRequest(BaseModel):
         None, description="retrieval: dense vectors, BM25 keywords, or both fused (the server's default when omitted)"
     )
     generate: bool = Field(True, description="false: only retrieve and return the sources (no LLM call)")
+    include_prompt: bool = Field(False, description="return the prompt the LLM is sent (for debugging templates)")
     stream: bool = Field(False, description="server-sent events: `sources`, then `delta`s, then `done` (or `error`)")
 
     def conversation(self) -> tuple[str, list[Turn]]:
@@ -133,11 +134,13 @@ class QueryResponse(BaseModel):
     sources: list[SourceOut] = Field(description="every retrieved source; `cited` tells which the answer cites")
     usage: UsageOut
     timings: dict[str, float]
+    prompt: list[dict[str, str]] | str | None = Field(None, description="what the LLM was sent, with include_prompt")
 
     @classmethod
-    def of(cls, answer: Answer) -> QueryResponse:
+    def of(cls, answer: Answer, prompt: list[dict[str, str]] | str | None = None) -> QueryResponse:
         """Build from a pipeline Answer."""
         return cls(
+            prompt=prompt,
             answer=answer.text,
             mode=answer.mode,
             question=answer.question,
