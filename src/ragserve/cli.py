@@ -142,22 +142,32 @@ def sync(ctx: click.Context, path: Path, collection: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the JSON the HTTP API returns")
 @click.pass_context
 def query(ctx: click.Context, question: str, collection: str | None, k: int | None, mode: str | None, as_json: bool) -> None:
-    """Answer QUESTION from the indexed documents and list the sources."""
+    """Answer QUESTION from the indexed documents and list the sources (the answer streams as it is written)."""
+    from ragserve.pipeline import AnswerLoop
     from ragserve.server.schemas import QueryResponse
 
     async def go() -> QueryResponse:
         rag = build_rag(_settings(ctx))
         await rag.start()
         try:
-            return QueryResponse.of(await rag.query(question, collection, k, mode=mode))  # type: ignore[arg-type]
+            if as_json:
+                return QueryResponse.of(await rag.query(question, collection, k, mode=mode))  # type: ignore[arg-type]
+            prepared = await rag.prepare(question, collection, k, mode=mode)  # type: ignore[arg-type]
+            loop = AnswerLoop(rag, prepared, await rag.stream(prepared))
+            async for text in loop.deltas():
+                click.echo(text, nl=False)
+            click.echo()
+            assert loop.answer is not None
+            return QueryResponse.of(loop.answer)
         finally:
             await rag.close()
 
     response = _run(lambda: asyncio.run(go()))
     if as_json:
-        click.echo(json.dumps(response.model_dump(), indent=2))
+        click.echo(json.dumps(response.model_dump(exclude_none=True), indent=2))
         return
-    click.echo(response.answer)
+    if response.invalid_citations:
+        click.echo(f"(removed citations of sources that do not exist: {response.invalid_citations})")
     click.echo("\nSources:")
     for s in response.sources:
         mark = "*" if s.cited else " "

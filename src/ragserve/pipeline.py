@@ -10,14 +10,14 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from ragserve.answer.citations import cite, clean
+from ragserve.answer.citations import MarkerFilter, cite, clean
 from ragserve.batching import Coalescer
 from ragserve.core.errors import CollectionNotFound, ConfigError, EmptyQuery, InvalidInput, RagError
 from ragserve.core.protocols import AnswerStream, Embedder, Generator, KeywordIndex, Reranker, Vectors, VectorStore
@@ -538,6 +538,34 @@ class Prepared:
     timings: dict[str, float]
     usage: Usage
     started: float
+
+
+class AnswerLoop:
+    """Runs an answer stream through the citation check; ``answer`` is set when it ends."""
+
+    def __init__(self, rag: RAG, prepared: Prepared, stream: AnswerStream) -> None:
+        self.rag = rag
+        self.prepared = prepared
+        self.stream = stream
+        self.answer: Answer | None = None
+
+    async def deltas(self) -> AsyncIterator[str]:
+        """Checked text deltas; they add up to ``answer.text``."""
+        markers = MarkerFilter(len(self.prepared.hits))
+        parts: list[str] = []
+        try:
+            async for delta in self.stream:
+                text = markers.feed(delta)
+                if text:
+                    parts.append(text)
+                    yield text
+            tail = markers.flush()
+            if tail:
+                parts.append(tail)
+                yield tail
+        finally:
+            await self.stream.aclose()
+        self.answer = self.rag.finish(self.prepared, "".join(parts), self.stream.usage, invalid=markers.invalid)
 
 
 def build_rag(

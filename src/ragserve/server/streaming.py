@@ -1,17 +1,13 @@
-"""Server-sent events: the answer loop shared by ``/v1/query`` and ``/v1/chat/completions``."""
+"""Server-sent events for ``/v1/query`` and ``/v1/chat/completions``."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
-from ragserve.answer.citations import MarkerFilter
 from ragserve.core.errors import RagError
-from ragserve.core.protocols import AnswerStream
-from ragserve.core.types import Answer
-from ragserve.pipeline import RAG, Prepared
+from ragserve.pipeline import AnswerLoop
 from ragserve.server.errors import status_of
 
 log = logging.getLogger(__name__)
@@ -36,29 +32,4 @@ def error_body(exc: Exception, openai: bool = False) -> dict[str, Any]:
     return {"error": {"type": "InternalError", "message": "an unexpected error occurred; the server log has the details", "hint": ""}}
 
 
-class AnswerLoop:
-    """Runs an answer stream through the citation check; ``answer`` is set when it ends."""
-
-    def __init__(self, rag: RAG, prepared: Prepared, stream: AnswerStream) -> None:
-        self.rag = rag
-        self.prepared = prepared
-        self.stream = stream
-        self.answer: Answer | None = None
-
-    async def deltas(self) -> AsyncIterator[str]:
-        """Checked text deltas; they add up to ``answer.text``."""
-        markers = MarkerFilter(len(self.prepared.hits))
-        parts: list[str] = []
-        try:
-            async for delta in self.stream:
-                text = markers.feed(delta)
-                if text:
-                    parts.append(text)
-                    yield text
-            tail = markers.flush()
-            if tail:
-                parts.append(tail)
-                yield tail
-        finally:
-            await self.stream.aclose()
-        self.answer = self.rag.finish(self.prepared, "".join(parts), self.stream.usage, invalid=markers.invalid)
+__all__ = ["HEADERS", "AnswerLoop", "error_body", "sse"]
