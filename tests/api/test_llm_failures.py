@@ -108,7 +108,7 @@ def test_llm_answers_are_checked_and_usage_reported(tmp_path: Path, stub: tuple[
         body = client.post("/v1/query", json={"question": QUESTION}).json()
         assert body["mode"] == "llm" and body["answer"] == "Artifacts go to S3 [1]. Also."
         assert body["invalid_citations"] == [7] and body["citations"][0]["source"] == 1
-        assert body["usage"] == {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}
+        assert body["usage"] == {"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59, "estimated": False}
         with client.stream("POST", "/v1/query", json={"question": QUESTION, "stream": True}) as r:
             events = parse_sse(r.iter_lines())
         done = events[-1][1]

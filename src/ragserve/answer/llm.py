@@ -132,18 +132,23 @@ class LLMGenerator:
         """The model's answer as it is written; leading whitespace is dropped like ``generate`` does."""
         if not hits:
             return ListStream([NO_ANSWER])
-        return _Stripped(await self.llm.stream(self.prompt(question, hits, history)))
+        payload = self.prompt(question, hits, history)
+        return _Answering(await self.llm.stream(payload), lambda text: Usage(self.count(prompt_text(payload)), self.count(text), True))
 
 
-class _Stripped:
-    """Drops the whitespace a model often starts with, so streamed and whole answers are the same."""
+class _Answering:
+    """Drops the whitespace a model often starts with (so streamed and whole answers are the same) and
+    counts the tokens itself when the server reports no usage (llama-cpp-python does not when streaming)."""
 
-    def __init__(self, inner: AnswerStream) -> None:
+    def __init__(self, inner: AnswerStream, estimate: Callable[[str], Usage]) -> None:
         self.inner = inner
+        self.estimate = estimate
+        self.text: list[str] = []
+        self._usage: Usage | None = None
 
     @property
     def usage(self) -> Usage | None:
-        return self.inner.usage
+        return self.inner.usage or self._usage
 
     async def __aiter__(self) -> AsyncIterator[str]:
         started = False
@@ -156,7 +161,9 @@ class _Stripped:
             body = text.rstrip()
             held = text[len(body) :]
             if body:
+                self.text.append(body)
                 yield body
+        self._usage = self.estimate("".join(self.text))
 
     async def aclose(self) -> None:
         await self.inner.aclose()

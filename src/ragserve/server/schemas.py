@@ -89,11 +89,17 @@ class UsageOut(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    estimated: bool = Field(False, description="counted by ragserve: the LLM server did not report usage")
 
     @classmethod
     def of(cls, usage: Usage) -> UsageOut:
         """From the pipeline's Usage."""
-        return cls(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens)
+        return cls(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+            estimated=usage.estimated,
+        )
 
 
 def sources_out(hits: Sequence[Hit], cited: set[int] | frozenset[int] = frozenset()) -> list[SourceOut]:
