@@ -173,6 +173,23 @@ def test_follow_up_is_condensed_by_the_llm(ragserve: str) -> None:
     assert body["usage"]["prompt_tokens"] > 100
 
 
+def test_plain_completion_api_with_a_template_file(
+    tmp_path: Path, serve_app: type, llama: tuple[str, subprocess.Popen[bytes]], docs: Path
+) -> None:
+    prompt_file = tmp_path / "prompt.toml"
+    prompt_file.write_text('completion = "Sources:\\n{context}\\n\\nQ: {question}\\nA (cite [n]):"\n')
+    app = create_app(settings_for(tmp_path, llama[0], api="completions", prompt_file=str(prompt_file)), docs=docs)
+    with serve_app(app) as url:
+        body = httpx.post(f"{url}/v1/query", json={"question": QUESTION, "include_prompt": True}, timeout=120).json()
+        assert isinstance(body["prompt"], str) and body["prompt"].startswith('Sources:\n<source id="1"')
+        assert body["mode"] == "llm" and body["usage"]["prompt_tokens"] > 100 and not body["usage"]["estimated"]
+        check_markers(body["answer"], body["citations"], len(body["sources"]))
+        with httpx.stream("POST", f"{url}/v1/query", json={"question": QUESTION, "stream": True}, timeout=120) as r:
+            events = parse_sse(r.iter_lines())
+        assert events[0][0] == "sources" and events[-1][0] == "done"
+        assert "".join(d["text"] for n, d in events if n == "delta") == events[-1][1]["answer"]
+
+
 def test_slow_llm_times_out_with_504(tmp_path: Path, serve_app: type, llama: tuple[str, subprocess.Popen[bytes]], docs: Path) -> None:
     app = create_app(settings_for(tmp_path, llama[0], timeout=0.01, max_retries=0), docs=docs)
     with serve_app(app) as url:
