@@ -490,7 +490,7 @@ class RAG:
             text, invalid = clean(text, len(prepared.hits))
         timings = dict(prepared.timings)
         timings["total_ms"] = (time.perf_counter() - prepared.started) * 1e3
-        timings["generate_ms"] = timings["total_ms"] - sum(v for key, v in prepared.timings.items())
+        timings["generate_ms"] = timings["total_ms"] - sum(prepared.timings.values())
         return Answer(
             text,
             cite(text, prepared.hits),
