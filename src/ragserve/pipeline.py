@@ -21,7 +21,7 @@ from ragserve.answer.citations import MarkerFilter, cite, clean
 from ragserve.batching import Coalescer
 from ragserve.core.errors import CollectionNotFound, ConfigError, EmptyQuery, InvalidInput, RagError
 from ragserve.core.protocols import AnswerStream, Embedder, Generator, KeywordIndex, Reranker, Vectors, VectorStore
-from ragserve.core.types import Answer, Chunk, Document, Hit, MetadataFilter, Turn, Usage
+from ragserve.core.types import DEFAULT_SAMPLING, Answer, Chunk, Document, Hit, MetadataFilter, Sampling, Turn, Usage
 from ragserve.ingest import parsers
 from ragserve.ingest.catalog import Catalog, DocumentRecord
 from ragserve.ingest.chunking import ChunkingOptions, chunk_document, document_id
@@ -457,6 +457,7 @@ class RAG:
         filters: dict[str, object] | None = None,
         mode: RetrievalMode | None = None,
         history: Sequence[Turn] = (),
+        sampling: Sampling = DEFAULT_SAMPLING,
     ) -> Prepared:
         """Everything before the answer: condense a follow-up, retrieve (and rerank), fit the context."""
         question = question.strip()
@@ -474,12 +475,12 @@ class RAG:
         else:
             candidates = await self.retrieve(standalone, name, max(want, self.settings.rerank.candidates), where, mode)
             hits = await self.reranker.rerank(standalone, candidates, want)
-        hits, turns = self.generator.fit(standalone, hits, history)
+        hits, turns = self.generator.fit(standalone, hits, history, sampling)
         t2 = time.perf_counter()
         timings = {"retrieve_ms": (t2 - t1) * 1e3}
         if history:
             timings["condense_ms"] = (t1 - t0) * 1e3
-        return Prepared(standalone, hits, turns, timings, usage, t0)
+        return Prepared(standalone, hits, turns, timings, usage, t0, sampling)
 
     def finish(
         self, prepared: Prepared, text: str, usage: Usage | None, mode: str | None = None, invalid: list[int] | None = None
@@ -511,21 +512,22 @@ class RAG:
         mode: RetrievalMode | None = None,
         history: Sequence[Turn] = (),
         generate: bool = True,
+        sampling: Sampling = DEFAULT_SAMPLING,
     ) -> Answer:
         """Answer a question with citations and sources (only the sources when ``generate`` is false)."""
-        return await self.answer(await self.prepare(question, collection, k, filters, mode, history), generate)
+        return await self.answer(await self.prepare(question, collection, k, filters, mode, history, sampling), generate)
 
     async def answer(self, prepared: Prepared, generate: bool = True) -> Answer:
         """Write the answer to a prepared question (or only return its sources)."""
         if not generate:
             return self.finish(prepared, "", None, mode="retrieval")
-        text, usage = await self.generator.generate(prepared.question, prepared.hits, prepared.history)
+        text, usage = await self.generator.generate(prepared.question, prepared.hits, prepared.history, prepared.sampling)
         return self.finish(prepared, text, usage)
 
     async def stream(self, prepared: Prepared) -> AnswerStream:
         """Open the answer's stream; the caller checks markers as they pass (``MarkerFilter``) and
         calls ``finish`` with the whole text."""
-        return await self.generator.stream(prepared.question, prepared.hits, prepared.history)
+        return await self.generator.stream(prepared.question, prepared.hits, prepared.history, prepared.sampling)
 
 
 @dataclass(slots=True)
@@ -538,6 +540,7 @@ class Prepared:
     timings: dict[str, float]
     usage: Usage
     started: float
+    sampling: Sampling = DEFAULT_SAMPLING
 
 
 class AnswerLoop:

@@ -192,3 +192,18 @@ def test_injected_instructions_stay_inside_their_source(tmp_path: Path, stub: tu
             assert token not in user["content"]
         assert "IGNORE PREVIOUS INSTRUCTIONS" in user["content"]  # kept as data, inside its block
         assert set(body) == {"answer", "mode", "question", "citations", "invalid_citations", "sources", "usage", "timings", "prompt"}
+
+
+def test_temperature_and_max_tokens_are_passed_on_and_capped(tmp_path: Path, stub: tuple[str, Behaviour]) -> None:
+    url, behaviour = stub
+    with make(tmp_path, f"{url}/v1", max_tokens=300, temperature=0.1) as client:
+        client.post("/v1/query", json={"question": QUESTION})
+        assert (behaviour.requests[-1]["temperature"], behaviour.requests[-1]["max_tokens"]) == (0.1, 300)  # the server's
+        client.post("/v1/query", json={"question": QUESTION, "temperature": 0.7, "max_tokens": 20, "stream": True}).read()
+        assert (behaviour.requests[-1]["temperature"], behaviour.requests[-1]["max_tokens"]) == (0.7, 20)
+        messages = [{"role": "user", "content": QUESTION}]
+        client.post("/v1/chat/completions", json={"model": "ragserve", "messages": messages, "max_completion_tokens": 10_000})
+        assert behaviour.requests[-1]["max_tokens"] == 300  # capped by RAGSERVE_LLM__MAX_TOKENS
+        client.post("/v1/chat/completions", json={"model": "ragserve", "messages": messages, "max_tokens": 5, "temperature": 0})
+        assert (behaviour.requests[-1]["temperature"], behaviour.requests[-1]["max_tokens"]) == (0, 5)
+        error(client.post("/v1/query", json={"question": QUESTION, "temperature": 3}), 422)

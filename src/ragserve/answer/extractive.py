@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from ragserve.answer.conversation import condense_heuristic
 from ragserve.answer.text import analysed, sentences, terms
-from ragserve.core.types import Hit, Turn, Usage
+from ragserve.core.types import DEFAULT_SAMPLING, Hit, Sampling, Turn, Usage
 
 NO_ANSWER = "I could not find anything about that in the indexed documents."
 
@@ -33,7 +33,9 @@ class ExtractiveGenerator:
     async def close(self) -> None:
         """Nothing to release."""
 
-    def fit(self, question: str, hits: Sequence[Hit], history: Sequence[Turn]) -> tuple[list[Hit], list[Turn]]:
+    def fit(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn], sampling: Sampling = DEFAULT_SAMPLING
+    ) -> tuple[list[Hit], list[Turn]]:
         """No model window: everything fits."""
         return list(hits), list(history)
 
@@ -45,11 +47,15 @@ class ExtractiveGenerator:
         """No model, no prompt."""
         return None
 
-    async def generate(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> tuple[str, Usage]:
+    async def generate(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), sampling: Sampling = DEFAULT_SAMPLING
+    ) -> tuple[str, Usage]:
         """The quoted sentences, each followed by its [n]."""
         return " ".join(self.parts(question, hits)), Usage()
 
-    async def stream(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> ListStream:
+    async def stream(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), sampling: Sampling = DEFAULT_SAMPLING
+    ) -> ListStream:
         """The same answer, one quoted sentence per delta."""
         parts = self.parts(question, hits)
         return ListStream([p if i == 0 else " " + p for i, p in enumerate(parts)])

@@ -11,7 +11,7 @@ from ragserve.answer.extractive import NO_ANSWER, ListStream
 from ragserve.answer.prompts import PromptTemplate
 from ragserve.core.errors import ConfigError
 from ragserve.core.protocols import AnswerStream
-from ragserve.core.types import Hit, Turn, Usage
+from ragserve.core.types import DEFAULT_SAMPLING, Hit, Sampling, Turn, Usage
 from ragserve.settings import LLMSettings
 
 Payload = list[dict[str, str]] | str
@@ -92,12 +92,18 @@ class LLMGenerator:
             return self.template.prompt(question, hits, history)
         return self.template.chat(question, hits, history)
 
-    def fit(self, question: str, hits: Sequence[Hit], history: Sequence[Turn]) -> tuple[list[Hit], list[Turn]]:
+    def max_tokens(self, sampling: Sampling) -> int:
+        """The answer's token limit: the request's, capped by the server's setting."""
+        return min(sampling.max_tokens or self.settings.max_tokens, self.settings.max_tokens)
+
+    def fit(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn], sampling: Sampling = DEFAULT_SAMPLING
+    ) -> tuple[list[Hit], list[Turn]]:
         """Keep the best hits and latest turns that leave ``max_tokens`` free in the context window.
 
         The conversation may take at most half of the room; older turns go first.
         """
-        budget = self.settings.context_window - self.settings.max_tokens
+        budget = self.settings.context_window - self.max_tokens(sampling)
         turns = list(history)
         while turns and self.count(prompt_text(self.prompt(question, [], turns))) > budget // 2:
             turns = turns[1:]
@@ -121,19 +127,26 @@ class LLMGenerator:
         reply = await self.llm.complete(payload, max_tokens=CONDENSE_MAX_TOKENS, temperature=0.0)
         return clean_condensed(reply.text, question) or condense_heuristic(question, history), reply.usage
 
-    async def generate(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> tuple[str, Usage]:
+    async def generate(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), sampling: Sampling = DEFAULT_SAMPLING
+    ) -> tuple[str, Usage]:
         """The model's whole answer (the pipeline checks its citations)."""
         if not hits:
             return NO_ANSWER, Usage()
-        reply = await self.llm.complete(self.prompt(question, hits, history))
+        reply = await self.llm.complete(
+            self.prompt(question, hits, history), max_tokens=self.max_tokens(sampling), temperature=sampling.temperature
+        )
         return reply.text.strip(), reply.usage
 
-    async def stream(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> AnswerStream:
+    async def stream(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), sampling: Sampling = DEFAULT_SAMPLING
+    ) -> AnswerStream:
         """The model's answer as it is written; leading whitespace is dropped like ``generate`` does."""
         if not hits:
             return ListStream([NO_ANSWER])
         payload = self.prompt(question, hits, history)
-        return _Answering(await self.llm.stream(payload), lambda text: Usage(self.count(prompt_text(payload)), self.count(text), True))
+        reply = await self.llm.stream(payload, max_tokens=self.max_tokens(sampling), temperature=sampling.temperature)
+        return _Answering(reply, lambda text: Usage(self.count(prompt_text(payload)), self.count(text), True))
 
 
 class _Answering:

@@ -14,7 +14,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ragserve.core.types import Chunk, Document, Hit, MetadataFilter, Turn, Usage
+from ragserve.core.types import DEFAULT_SAMPLING, Chunk, Document, Hit, MetadataFilter, Sampling, Turn, Usage
 
 Vectors = npt.NDArray[np.float32]
 EmbedKind = Literal["query", "passage"]
@@ -255,7 +255,9 @@ class Generator(Protocol):
         """Release clients."""
         ...
 
-    def fit(self, question: str, hits: Sequence[Hit], history: Sequence[Turn]) -> tuple[list[Hit], list[Turn]]:
+    def fit(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn], sampling: Sampling = DEFAULT_SAMPLING
+    ) -> tuple[list[Hit], list[Turn]]:
         """The best hits and the latest turns that fit the model's context with room for the answer."""
         ...
 
@@ -267,11 +269,15 @@ class Generator(Protocol):
         """What the model would be sent (chat messages or a completion prompt); None without a model."""
         ...
 
-    async def generate(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> tuple[str, Usage]:
+    async def generate(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), sampling: Sampling = DEFAULT_SAMPLING
+    ) -> tuple[str, Usage]:
         """The whole answer text."""
         ...
 
-    async def stream(self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> AnswerStream:
+    async def stream(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn] = (), sampling: Sampling = DEFAULT_SAMPLING
+    ) -> AnswerStream:
         """The answer as a stream of text deltas."""
         ...
 

@@ -140,6 +140,18 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class Sampling:
+    """Per-request generation settings; None keeps the server's (``max_tokens`` is capped by it)."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+#: the server's settings, unchanged
+DEFAULT_SAMPLING = Sampling()
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
     """One message of a conversation (``role`` is ``user`` or ``assistant``)."""
 
@@ -163,4 +175,17 @@ class Answer:
     question: str = ""
 
 
-__all__ = ["Answer", "Chunk", "Citation", "Document", "Hit", "MetadataFilter", "Scalar", "Section", "Turn", "Usage"]
+__all__ = [
+    "DEFAULT_SAMPLING",
+    "Answer",
+    "Chunk",
+    "Citation",
+    "Document",
+    "Hit",
+    "MetadataFilter",
+    "Scalar",
+    "Sampling",
+    "Section",
+    "Turn",
+    "Usage",
+]

@@ -81,7 +81,7 @@ def create_app(
         """
         question, history = body.conversation()
         k = min(body.k or settings.top_k, settings.server.max_k)
-        prepared = await pipeline.prepare(question, body.collection, k, body.filters, body.mode, history)  # type: ignore[arg-type]
+        prepared = await pipeline.prepare(question, body.collection, k, body.filters, body.mode, history, body.sampling())  # type: ignore[arg-type]
         if not body.stream:
             answer = await pipeline.answer(prepared, body.generate)
             prompt = pipeline.generator.prompt(prepared.question, prepared.hits, prepared.history) if body.include_prompt else None

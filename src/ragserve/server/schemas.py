@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragserve.core.errors import InvalidInput
-from ragserve.core.types import Answer, Citation, Hit, Turn, Usage
+from ragserve.core.types import Answer, Citation, Hit, Sampling, Turn, Usage
 
 FilterValue = str | int | float | bool | list[str | int | float | bool]
 
@@ -41,6 +41,13 @@ class QueryRequest(BaseModel):
     )
     generate: bool = Field(True, description="false: only retrieve and return the sources (no LLM call)")
     include_prompt: bool = Field(False, description="return the prompt the LLM is sent (for debugging templates)")
+    temperature: float | None = Field(None, ge=0, le=2, description="LLM sampling temperature; the server's when omitted")
+    max_tokens: int | None = Field(None, ge=1, description="longest answer in tokens, capped by the server's RAGSERVE_LLM__MAX_TOKENS")
+
+    def sampling(self) -> Sampling:
+        """The request's generation settings."""
+        return Sampling(self.temperature, self.max_tokens)
+
     stream: bool = Field(False, description="server-sent events: `sources`, then `delta`s, then `done` (or `error`)")
 
     def conversation(self) -> tuple[str, list[Turn]]:

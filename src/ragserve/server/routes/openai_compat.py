@@ -8,7 +8,8 @@ clients read, plus a readable "Sources" footer appended to the answer unless tur
 (``"sources_footer": false`` in the request, or ``RAGSERVE_SERVER__SOURCES_FOOTER=false``).
 
 System messages from the client are not sent to the model: the prompt template owns the system
-prompt (``RAGSERVE_LLM__PROMPT_FILE``). Sampling parameters come from the server's settings.
+prompt (``RAGSERVE_LLM__PROMPT_FILE``). ``temperature`` and ``max_tokens`` are passed on (``max_tokens`` capped
+by the server's setting); other sampling parameters are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragserve.core.errors import InvalidInput, NotFound
-from ragserve.core.types import Answer, Hit, Turn
+from ragserve.core.types import Answer, Hit, Sampling, Turn
 from ragserve.pipeline import RAG, Prepared
 from ragserve.server.deps import RagDep
 from ragserve.server.schemas import FilterValue, UsageOut, citations_out, sources_out
@@ -71,11 +72,18 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = Field(1, description="only 1 is supported")
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, description="capped by the server's RAGSERVE_LLM__MAX_TOKENS")
+    max_completion_tokens: int | None = Field(None, ge=1, description="OpenAI's newer name of max_tokens")
     # ragserve's own fields (send them with the OpenAI client's extra_body)
     k: int | None = Field(None, ge=1, le=100, description="how many sources to retrieve")
     filters: dict[str, FilterValue] | None = None
     mode: Literal["dense", "keyword", "hybrid"] | None = None
     sources_footer: bool | None = Field(None, description="append the readable Sources list; the server's setting when omitted")
+
+    def sampling(self) -> Sampling:
+        """Temperature and answer length asked for."""
+        return Sampling(self.temperature, self.max_completion_tokens or self.max_tokens)
 
     def conversation(self) -> tuple[str, list[Turn]]:
         """The last user message and the user/assistant turns before it."""
@@ -153,10 +161,10 @@ async def chat_completions(body: ChatCompletionRequest, rag: RagDep) -> Response
     show_footer = rag.settings.server.sources_footer if body.sources_footer is None else body.sources_footer
     meta = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
     if not body.stream:
-        answer = await rag.query(question, collection, k, body.filters, body.mode, history)  # type: ignore[arg-type]
+        answer = await rag.query(question, collection, k, body.filters, body.mode, history, sampling=body.sampling())  # type: ignore[arg-type]
         content = answer.text + (footer(answer.hits, answer) if show_footer else "")
         return Response(_completion(meta, content, answer).model_dump_json(), media_type="application/json")
-    prepared = await rag.prepare(question, collection, k, body.filters, body.mode, history)  # type: ignore[arg-type]
+    prepared = await rag.prepare(question, collection, k, body.filters, body.mode, history, body.sampling())  # type: ignore[arg-type]
     loop = AnswerLoop(rag, prepared, await rag.stream(prepared))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     events = _chunks(meta, prepared, loop, show_footer, include_usage)
