@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pages", type=int, default=300)
     parser.add_argument("--llm", choices=["instant", "llama"], default="instant")
+    parser.add_argument("--top-k", type=int, default=5, help="sources per question (fewer: a shorter prompt, less LLM noise)")
     parser.add_argument("--serve-instant", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_instant:
@@ -187,6 +188,7 @@ def main() -> None:
             "RAGSERVE_LLM__MAX_TOKENS": "8",
             "RAGSERVE_LLM__TEMPERATURE": "0",
             "RAGSERVE_LLM__CONTEXT_WINDOW": "2048",
+            "RAGSERVE_TOP_K": str(args.top_k),
         }
         exe = Path(sys.executable).parent / "ragserve"
         server = subprocess.Popen(
@@ -201,7 +203,7 @@ def main() -> None:
             qs = questions()[: args.questions + 3]
             print(f"machine: {machine()}")
             what = "SmolLM2-135M Q4_1 on llama-cpp-python, 1 thread" if args.llm == "llama" else "an instant LLM server"
-            print(f"{args.questions} questions x {args.rounds} rounds; {what}; max_tokens 8")
+            print(f"{args.questions} questions x {args.rounds} rounds; {what}; top {args.top_k} sources; max_tokens 8")
             with httpx.Client(timeout=120) as client:
                 run_round(client, llm, rs, qs[:3], 0)  # warm-up: model pages, first connections
                 medians: dict[str, list[float]] = {"direct": [], "query": [], "openai": [], "query_added": [], "openai_added": []}
