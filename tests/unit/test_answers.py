@@ -11,7 +11,7 @@ from ragserve.answer.llm import LLMGenerator
 from ragserve.answer.prompts import SYSTEM, PromptTemplate, fill, rag_messages
 from ragserve.answer.text import sentences
 from ragserve.backends.llms.openai import Completion
-from ragserve.core.errors import ConfigError
+from ragserve.core.errors import ConfigError, InvalidInput
 from ragserve.core.types import Chunk, Hit, Turn, Usage
 from ragserve.settings import LLMSettings
 
@@ -196,5 +196,7 @@ def test_llm_generator_fits_sources_and_history_in_the_context_window() -> None:
     assert 0 < len(turns) < 10 and turns == history[-len(turns) :]  # the latest turns are kept
     messages = gen.prompt("q?", kept, turns)
     assert sum(estimate_tokens(m["content"]) + 8 for m in messages) <= 1024 - 256
-    with pytest.raises(ConfigError, match="CONTEXT_WINDOW"):
+    with pytest.raises(ConfigError, match="template alone does not fit"):
         LLMGenerator(ScriptedLLM(), LLMSettings(context_window=300, max_tokens=200)).fit("q?", hits, [])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="question is too long"):
+        gen.fit("why " * 2000, hits, [])

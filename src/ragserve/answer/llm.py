@@ -9,7 +9,7 @@ from ragserve.answer.budget import PER_MESSAGE, estimate_tokens, fit
 from ragserve.answer.conversation import clean_condensed, condense_heuristic
 from ragserve.answer.extractive import NO_ANSWER, ListStream
 from ragserve.answer.prompts import PromptTemplate
-from ragserve.core.errors import ConfigError
+from ragserve.core.errors import ConfigError, InvalidInput
 from ragserve.core.protocols import AnswerStream
 from ragserve.core.types import DEFAULT_SAMPLING, Hit, Sampling, Turn, Usage
 from ragserve.settings import LLMSettings
@@ -108,10 +108,12 @@ class LLMGenerator:
         while turns and self.count(prompt_text(self.prompt(question, [], turns))) > budget // 2:
             turns = turns[1:]
         if self.count(prompt_text(self.prompt(question, [], turns))) >= budget:
+            room = f"the context window ({self.settings.context_window} tokens, {self.max_tokens(sampling)} kept for the answer)"
+            if self.count(prompt_text(self.prompt("", [], []))) < budget // 2:
+                raise InvalidInput(f"the question is too long for {room}", hint="ask a shorter question")
             raise ConfigError(
-                f"the prompt alone does not fit the context window ({self.settings.context_window} tokens, "
-                f"{self.settings.max_tokens} kept for the answer)",
-                hint="raise RAGSERVE_LLM__CONTEXT_WINDOW, lower RAGSERVE_LLM__MAX_TOKENS, or ask a shorter question",
+                f"the prompt template alone does not fit {room}",
+                hint="raise RAGSERVE_LLM__CONTEXT_WINDOW or lower RAGSERVE_LLM__MAX_TOKENS",
             )
         kept = fit(hits, lambda hs: prompt_text(self.prompt(question, hs, turns)), self.count, budget)
         return kept, turns
