@@ -109,7 +109,10 @@ def create_app(
 async def query_events(rag: RAG, prepared: Prepared, stream: AnswerStream, mode: str) -> AsyncIterator[bytes]:
     """The events of a streamed ``/v1/query``."""
     sources = [s.model_dump() for s in sources_out(prepared.hits)]
-    yield sse({"question": prepared.question, "mode": mode, "sources": sources, "timings": prepared.timings}, "sources")
+    yield sse(
+        {"question": prepared.question, "mode": mode, "sources": sources, "timings": {k: round(v, 3) for k, v in prepared.timings.items()}},
+        "sources",
+    )
     loop = AnswerLoop(rag, prepared, stream)
     try:
         async for text in loop.deltas():
