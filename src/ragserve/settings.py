@@ -82,7 +82,9 @@ class LLMSettings(BaseModel):
     api: Literal["chat", "completions"] = Field("chat", description="chat models (/chat/completions) or plain completion models")
     temperature: float = Field(0.1, ge=0, le=2)
     max_tokens: int = Field(512, ge=1, description="longest answer, in tokens; kept free in the context window")
-    context_window: int = Field(8192, ge=256, description="the model's context length in tokens: sources are cut to fit")
+    context_window: int | None = Field(
+        None, ge=256, description="the model's context length in tokens (sources are cut to fit); unset = asked of the server, else 8192"
+    )
     tokenizer: str | None = Field(None, description="the model's tokenizer.json for exact token counts; unset = a safe estimate")
     prompt_file: Path | None = Field(None, description="TOML file with system/user/completion/condense templates")
     condense: bool = Field(True, description="rewrite follow-up questions with the LLM (else a heuristic)")

@@ -36,6 +36,10 @@ class Behaviour:
 def stub_llm(behaviour: Behaviour) -> FastAPI:
     app = FastAPI()
 
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": "other", "max_model_len": 1}, {"id": "stub", "object": "model", "max_model_len": 4096}]}
+
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
         body = await request.json()
@@ -84,7 +88,7 @@ def stub(serve_app: type) -> Iterator[tuple[str, Behaviour]]:
 
 def make(tmp_path: Path, base_url: str, extra: str = "", **llm: object) -> TestClient:
     docs = tmp_path / "docs"
-    docs.mkdir()
+    docs.mkdir(parents=True)
     (docs / "train.md").write_text("# Training\n\nTraining jobs write model artifacts to an S3 bucket.\n")
     if extra:
         (docs / "extra.md").write_text(extra)
@@ -207,3 +211,13 @@ def test_temperature_and_max_tokens_are_passed_on_and_capped(tmp_path: Path, stu
         client.post("/v1/chat/completions", json={"model": "ragserve", "messages": messages, "max_tokens": 5, "temperature": 0})
         assert (behaviour.requests[-1]["temperature"], behaviour.requests[-1]["max_tokens"]) == (0, 5)
         error(client.post("/v1/query", json={"question": QUESTION, "temperature": 3}), 422)
+
+
+def test_context_window_is_asked_of_the_server_unless_set(tmp_path: Path, stub: tuple[str, Behaviour]) -> None:
+    url, _ = stub
+    with make(tmp_path / "a", f"{url}/v1") as client:
+        assert client.app.state.rag.generator.window == 4096  # type: ignore[attr-defined]  # vLLM-style max_model_len
+    with make(tmp_path / "b", f"{url}/v1", context_window=2048) as client:
+        assert client.app.state.rag.generator.window == 2048  # type: ignore[attr-defined]
+    with make(tmp_path / "c", f"http://127.0.0.1:{closed_port()}/v1") as client:
+        assert client.app.state.rag.generator.window == 8192  # type: ignore[attr-defined]  # unreachable at start: the default

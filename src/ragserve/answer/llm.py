@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
@@ -18,6 +19,9 @@ Payload = list[dict[str, str]] | str
 
 #: the rewrite of a follow-up is one short question
 CONDENSE_MAX_TOKENS = 96
+#: the context length assumed when neither the settings nor the server tell
+DEFAULT_CONTEXT_WINDOW = 8192
+log = logging.getLogger(__name__)
 
 
 class Reply(Protocol):
@@ -53,6 +57,10 @@ class ChatModel(Protocol):
         """A streamed reply; connection errors are raised when awaited."""
         ...
 
+    async def context_window(self) -> int | None:
+        """The model's context length, if the server tells."""
+        ...
+
 
 def prompt_text(payload: Payload) -> str:
     """What the model reads, for counting tokens (chat messages each carry a few template tokens)."""
@@ -77,10 +85,16 @@ class LLMGenerator:
         self.settings = settings or LLMSettings()
         self.template = template or PromptTemplate()
         self.count = count_tokens or estimate_tokens
+        self.window = self.settings.context_window or DEFAULT_CONTEXT_WINDOW
 
     async def start(self) -> None:
-        """Open the LLM client."""
+        """Open the LLM client; learn the model's context length from the server unless it is set."""
         await self.llm.start()
+        if self.settings.context_window is None:
+            found = await self.llm.context_window()
+            if found:
+                self.window = found
+            log.info("LLM context window: %d tokens (%s)", self.window, "from the server" if found else "default")
 
     async def close(self) -> None:
         """Close the LLM client."""
@@ -103,12 +117,12 @@ class LLMGenerator:
 
         The conversation may take at most half of the room; older turns go first.
         """
-        budget = self.settings.context_window - self.max_tokens(sampling)
+        budget = self.window - self.max_tokens(sampling)
         turns = list(history)
         while turns and self.count(prompt_text(self.prompt(question, [], turns))) > budget // 2:
             turns = turns[1:]
         if self.count(prompt_text(self.prompt(question, [], turns))) >= budget:
-            room = f"the context window ({self.settings.context_window} tokens, {self.max_tokens(sampling)} kept for the answer)"
+            room = f"the context window ({self.window} tokens, {self.max_tokens(sampling)} kept for the answer)"
             if self.count(prompt_text(self.prompt("", [], []))) < budget // 2:
                 raise InvalidInput(f"the question is too long for {room}", hint="ask a shorter question")
             raise ConfigError(

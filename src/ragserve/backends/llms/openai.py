@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 Payload = list[dict[str, str]] | str  # chat messages, or a prompt for a completion model
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 10.0
+DISCOVERY_TIMEOUT = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,26 @@ class OpenAIChat:
             timeout = httpx.Timeout(self.settings.timeout, connect=self.settings.connect_timeout)
             self._client = httpx.AsyncClient(base_url=self._url, headers=headers, timeout=timeout)
 
+    async def context_window(self) -> int | None:
+        """The model's context length if the server tells (vLLM: ``max_model_len``; llama.cpp's server:
+        ``meta.n_ctx_train``); None when it does not or cannot be reached. Never raises."""
+        await self.start()
+        assert self._client is not None
+        try:
+            response = await self._client.get("/models", timeout=DISCOVERY_TIMEOUT)
+            models = response.json().get("data") or []
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        for entry in models:
+            if not isinstance(entry, dict) or entry.get("id") != self.settings.model:
+                continue
+            meta = entry.get("meta")
+            meta = meta if isinstance(meta, dict) else {}
+            for value in (entry.get("max_model_len"), entry.get("context_length"), meta.get("n_ctx_train")):
+                if isinstance(value, int) and value > 0:
+                    return value
+        return None
+
     async def close(self) -> None:
         """Close the connection pool."""
         if self._client is not None:
@@ -204,7 +225,8 @@ class OpenAIChat:
         if status in RETRY_STATUS:
             return BackendUnavailable(f"the LLM at {url} failed with {status}: {text}", hint="check the LLM server's log")
         return BackendError(
-            f"the LLM at {url} rejected the request ({status}): {text}", hint="check RAGSERVE_LLM__MODEL and RAGSERVE_LLM__MAX_TOKENS"
+            f"the LLM at {url} rejected the request ({status}): {text}",
+            hint="check RAGSERVE_LLM__MODEL, and RAGSERVE_LLM__CONTEXT_WINDOW and __MAX_TOKENS against the model's context length",
         )
 
     async def complete(self, payload: Payload, *, max_tokens: int | None = None, temperature: float | None = None) -> Completion:
