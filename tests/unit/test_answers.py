@@ -54,6 +54,14 @@ async def test_extractive_without_hits_says_so() -> None:
     assert await ExtractiveGenerator().generate("anything", []) == (NO_ANSWER, Usage())
 
 
+def test_sentences_keep_inner_dots_and_question_marks() -> None:
+    text = 'Run `ragserve ingest docs/file.md` to index it. Then ask "What is it?" and wait for v1.2 to answer!'
+    assert [text[a:b] for a, b in sentences(text)] == [
+        "Run `ragserve ingest docs/file.md` to index it.",
+        'Then ask "What is it?" and wait for v1.2 to answer!',
+    ]
+
+
 def test_sentences_skip_fragments() -> None:
     text = "Short. This one has words enough.\nA Heading Without Stop\n+ A list item that is long enough to quote here\n"
     assert [text[a:b] for a, b in sentences(text)] == ["This one has words enough.", "A list item that is long enough to quote here"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-_SENTENCE = re.compile(r"[^\n.!?]+(?:[.!?]+(?=\s|$)|\n|$)")
+# a sentence ends at . ! ? followed by a space or the end, or at a line break; "file.md" or "v1.2" do not end one
+_SENTENCE = re.compile(r"(?:[^\n.!?]|[.!?]+(?![\s.!?]|$))+(?:[.!?]+(?=\s|$)|\n|$)")
 _WORD = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
     [
