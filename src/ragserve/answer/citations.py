@@ -28,7 +28,7 @@ class MarkerFilter:
         self._held = ""  # an unfinished "[..." or whitespace that a dropped marker would swallow
 
     def _rewrite(self, match: re.Match[str]) -> str:
-        numbers = [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
+        numbers = _numbers(match)
         valid = [n for n in numbers if 1 <= n <= self.sources]
         self.invalid.extend(n for n in numbers if not 1 <= n <= self.sources)
         return "".join(f"[{n}]" for n in valid)
@@ -58,6 +58,11 @@ class MarkerFilter:
         """Whatever is held at the end of the stream (an unclosed ``[`` is plain text)."""
         held, self._held = self._held, ""
         return held
+
+
+def _numbers(match: re.Match[str]) -> list[int]:
+    """The source numbers of one marker: ``[2, 1]`` → [2, 1]."""
+    return [int(n) for n in re.split(r"\s*[,;]\s*", match.group(1))]
 
 
 def clean(text: str, sources: int) -> tuple[str, list[int]]:
@@ -92,8 +97,7 @@ def cite(text: str, hits: Sequence[Hit]) -> list[Citation]:
     citations: list[Citation] = []
     for match in _MARKER.finditer(text):
         claim = _claim(text, match.start())
-        for raw in re.split(r"\s*[,;]\s*", match.group(1)):
-            n = int(raw)
+        for n in _numbers(match):
             if not 1 <= n <= len(hits):
                 continue
             chunk = hits[n - 1].chunk
@@ -101,9 +105,3 @@ def cite(text: str, hits: Sequence[Hit]) -> list[Citation]:
             lo, hi = span if span else (0, len(chunk.text))
             citations.append(Citation(n, n - 1, chunk.id, chunk.start + lo, chunk.start + hi, chunk.text[lo:hi], match.start()))
     return citations
-
-
-def parse_citations(text: str, hits: Sequence[Hit]) -> tuple[list[Citation], list[int]]:
-    """Citations of the valid markers and the numbers of the invalid ones (``text`` is not changed)."""
-    invalid = [int(n) for m in _MARKER.finditer(text) for n in re.split(r"\s*[,;]\s*", m.group(1)) if not 1 <= int(n) <= len(hits)]
-    return cite(text, hits), invalid

@@ -126,11 +126,3 @@ class PromptTemplate:
     def condense_prompt(self, question: str, history: Sequence[Turn]) -> str:
         """The request to rewrite a follow-up as a standalone question."""
         return fill(self.condense, history=format_history(history), question=sanitize(question))
-
-
-DEFAULT = PromptTemplate()
-
-
-def rag_messages(question: str, hits: Sequence[Hit], history: Sequence[Turn] = ()) -> list[dict[str, str]]:
-    """Chat messages with the default template."""
-    return DEFAULT.chat(question, hits, history)
