@@ -143,7 +143,6 @@ def sync(ctx: click.Context, path: Path, collection: str | None) -> None:
 @click.pass_context
 def query(ctx: click.Context, question: str, collection: str | None, k: int | None, mode: str | None, as_json: bool) -> None:
     """Answer QUESTION from the indexed documents and list the sources (the answer streams as it is written)."""
-    from ragserve.pipeline import AnswerLoop
     from ragserve.server.schemas import QueryResponse
 
     async def go() -> QueryResponse:
@@ -153,7 +152,7 @@ def query(ctx: click.Context, question: str, collection: str | None, k: int | No
             if as_json:
                 return QueryResponse.of(await rag.query(question, collection, k, mode=mode))  # type: ignore[arg-type]
             prepared = await rag.prepare(question, collection, k, mode=mode)  # type: ignore[arg-type]
-            loop = AnswerLoop(rag, prepared, await rag.stream(prepared))
+            loop = await rag.stream(prepared)
             async for text in loop.deltas():
                 click.echo(text, nl=False)
             click.echo()

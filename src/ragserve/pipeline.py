@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from ragserve.answer.citations import MarkerFilter, cite, clean
+from ragserve.answer.extractive import ListStream
 from ragserve.batching import Coalescer
 from ragserve.core.errors import CollectionNotFound, ConfigError, EmptyQuery, InvalidInput, RagError
 from ragserve.core.protocols import AnswerStream, Embedder, Generator, KeywordIndex, Reranker, Vectors, VectorStore
@@ -524,10 +525,14 @@ class RAG:
         text, usage = await self.generator.generate(prepared.question, prepared.hits, prepared.history, prepared.sampling)
         return self.finish(prepared, text, usage)
 
-    async def stream(self, prepared: Prepared) -> AnswerStream:
-        """Open the answer's stream; the caller checks markers as they pass (``MarkerFilter``) and
-        calls ``finish`` with the whole text."""
-        return await self.generator.stream(prepared.question, prepared.hits, prepared.history, prepared.sampling)
+    async def stream(self, prepared: Prepared, generate: bool = True) -> AnswerLoop:
+        """Open the answer's stream (connection errors are raised here); iterate ``deltas()`` of the
+        result. Without ``generate`` the stream is empty and the answer has mode ``retrieval``."""
+        if not generate:
+            return AnswerLoop(self, prepared, ListStream([]), mode="retrieval")
+        return AnswerLoop(
+            self, prepared, await self.generator.stream(prepared.question, prepared.hits, prepared.history, prepared.sampling)
+        )
 
 
 @dataclass(slots=True)
@@ -546,10 +551,11 @@ class Prepared:
 class AnswerLoop:
     """Runs an answer stream through the citation check; ``answer`` is set when it ends."""
 
-    def __init__(self, rag: RAG, prepared: Prepared, stream: AnswerStream) -> None:
+    def __init__(self, rag: RAG, prepared: Prepared, stream: AnswerStream, mode: str | None = None) -> None:
         self.rag = rag
         self.prepared = prepared
         self.stream = stream
+        self.mode = mode or rag.generator.mode
         self.answer: Answer | None = None
 
     async def deltas(self) -> AsyncIterator[str]:
@@ -568,7 +574,7 @@ class AnswerLoop:
                 yield tail
         finally:
             await self.stream.aclose()
-        self.answer = self.rag.finish(self.prepared, "".join(parts), self.stream.usage, invalid=markers.invalid)
+        self.answer = self.rag.finish(self.prepared, "".join(parts), self.stream.usage, self.mode, markers.invalid)
 
 
 def build_rag(

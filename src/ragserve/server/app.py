@@ -13,15 +13,13 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ragserve import __version__
-from ragserve.answer.extractive import ListStream
-from ragserve.core.protocols import AnswerStream
-from ragserve.pipeline import RAG, IngestReport, Prepared, build_rag
+from ragserve.pipeline import RAG, AnswerLoop, IngestReport, build_rag
 from ragserve.server import errors
 from ragserve.server.deps import RagDep
 from ragserve.server.jobs import JobManager
 from ragserve.server.routes import corpus, ingest, openai_compat
 from ragserve.server.schemas import ErrorResponse, QueryRequest, QueryResponse, UsageOut, citations_out, sources_out
-from ragserve.server.streaming import HEADERS, AnswerLoop, error_body, sse
+from ragserve.server.streaming import HEADERS, error_body, sse
 from ragserve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,9 +85,8 @@ def create_app(
             prompt = pipeline.generator.prompt(prepared.question, prepared.hits, prepared.history) if body.include_prompt else None
             # serialised once by pydantic-core; returning the model would validate it a second time
             return Response(QueryResponse.of(answer, prompt).model_dump_json(exclude_none=True), media_type="application/json")
-        stream = await pipeline.stream(prepared) if body.generate else ListStream([])
-        mode = pipeline.generator.mode if body.generate else "retrieval"
-        return StreamingResponse(query_events(pipeline, prepared, stream, mode), media_type="text/event-stream", headers=HEADERS)
+        loop = await pipeline.stream(prepared, body.generate)
+        return StreamingResponse(query_events(loop), media_type="text/event-stream", headers=HEADERS)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -106,14 +103,12 @@ def create_app(
     return app
 
 
-async def query_events(rag: RAG, prepared: Prepared, stream: AnswerStream, mode: str) -> AsyncIterator[bytes]:
+async def query_events(loop: AnswerLoop) -> AsyncIterator[bytes]:
     """The events of a streamed ``/v1/query``."""
+    prepared = loop.prepared
     sources = [s.model_dump() for s in sources_out(prepared.hits)]
-    yield sse(
-        {"question": prepared.question, "mode": mode, "sources": sources, "timings": {k: round(v, 3) for k, v in prepared.timings.items()}},
-        "sources",
-    )
-    loop = AnswerLoop(rag, prepared, stream)
+    timings = {k: round(v, 3) for k, v in prepared.timings.items()}
+    yield sse({"question": prepared.question, "mode": loop.mode, "sources": sources, "timings": timings}, "sources")
     try:
         async for text in loop.deltas():
             yield sse({"text": text}, "delta")
@@ -122,8 +117,6 @@ async def query_events(rag: RAG, prepared: Prepared, stream: AnswerStream, mode:
         return
     answer = loop.answer
     assert answer is not None
-    if mode == "retrieval":
-        answer.mode = mode
     done = {
         "answer": answer.text,
         "mode": answer.mode,

@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from ragserve.core.errors import RagError
-from ragserve.pipeline import AnswerLoop
 from ragserve.server.errors import status_of
 
 log = logging.getLogger(__name__)
@@ -30,6 +29,3 @@ def error_body(exc: Exception, openai: bool = False) -> dict[str, Any]:
         return {"error": {"type": type(exc).__name__, "message": message, "hint": exc.hint, "status": status_of(exc)}}
     log.exception("unexpected error while streaming")
     return {"error": {"type": "InternalError", "message": "an unexpected error occurred; the server log has the details", "hint": ""}}
-
-
-__all__ = ["HEADERS", "AnswerLoop", "error_body", "sse"]

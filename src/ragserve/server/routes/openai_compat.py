@@ -25,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ragserve.core.errors import InvalidInput, NotFound
 from ragserve.core.types import Answer, Hit, Sampling, Turn
-from ragserve.pipeline import RAG, Prepared
+from ragserve.pipeline import RAG, AnswerLoop
 from ragserve.server.deps import RagDep
 from ragserve.server.schemas import FilterValue, UsageOut, citations_out, sources_out
-from ragserve.server.streaming import HEADERS, AnswerLoop, error_body, sse
+from ragserve.server.streaming import HEADERS, error_body, sse
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 PREFIX = "ragserve/"
@@ -165,9 +165,9 @@ async def chat_completions(body: ChatCompletionRequest, rag: RagDep) -> Response
         content = answer.text + (footer(answer.hits, answer) if show_footer else "")
         return Response(_completion(meta, content, answer).model_dump_json(), media_type="application/json")
     prepared = await rag.prepare(question, collection, k, body.filters, body.mode, history, body.sampling())  # type: ignore[arg-type]
-    loop = AnswerLoop(rag, prepared, await rag.stream(prepared))
+    loop = await rag.stream(prepared)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    events = _chunks(meta, prepared, loop, show_footer, include_usage)
+    events = _chunks(meta, loop, show_footer, include_usage)
     return StreamingResponse(events, media_type="text/event-stream", headers=HEADERS)
 
 
@@ -212,11 +212,9 @@ def _chunk(meta: dict[str, Any], delta: dict[str, str], finish: str | None = Non
     return sse({**meta, "object": "chat.completion.chunk", "choices": [choice], **extra})
 
 
-async def _chunks(
-    meta: dict[str, Any], prepared: Prepared, loop: AnswerLoop, show_footer: bool, include_usage: bool
-) -> AsyncIterator[bytes]:
+async def _chunks(meta: dict[str, Any], loop: AnswerLoop, show_footer: bool, include_usage: bool) -> AsyncIterator[bytes]:
     """OpenAI's ``chat.completion.chunk`` events: role (with the sources), content, finish, usage, [DONE]."""
-    yield _chunk(meta, {"role": "assistant", "content": ""}, sources=[s.model_dump() for s in sources_out(prepared.hits)])
+    yield _chunk(meta, {"role": "assistant", "content": ""}, sources=[s.model_dump() for s in sources_out(loop.prepared.hits)])
     try:
         async for text in loop.deltas():
             yield _chunk(meta, {"content": text})
