@@ -40,10 +40,11 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_query import free_port, questions  # noqa: E402
+from bench_query import questions  # noqa: E402
 from common import GUIDE, ROOT, machine, median, percentile, ragserve  # noqa: E402
 
 from ragserve.answer.prompts import SYSTEM  # noqa: E402
+from ragserve.testing import free_port, wait_until_ready  # noqa: E402
 
 LLM_PYTHON = ROOT / ".venv-llm/bin/python"
 
@@ -82,20 +83,6 @@ def serve_instant(port: int) -> None:
             await server.serve_forever()
 
     asyncio.run(main())
-
-
-def wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not become ready")
 
 
 def first_text(client: httpx.Client, url: str, body: dict[str, Any], kind: str, seen: dict[str, float]) -> float:
@@ -204,8 +191,8 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait(f"{llm}/models", llama)
-            wait(f"{rs}/readyz", server)
+            wait_until_ready(f"{llm}/models", llama, timeout=180)
+            wait_until_ready(f"{rs}/readyz", server, timeout=180)
             qs = questions()[: args.questions + 3]
             print(f"machine: {machine()}")
             what = "SmolLM2-135M Q4_1 on llama-cpp-python, 1 thread" if args.llm == "llama" else "an instant LLM server"

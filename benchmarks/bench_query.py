@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import GUIDE, machine, median, percentile, ragserve  # noqa: E402
+
+from ragserve.testing import free_port  # noqa: E402
 
 HEADING = re.compile(r"^#{1,4}\s+(.+?)(?:<a name=.*)?$", re.MULTILINE)
 
@@ -39,12 +40,6 @@ def questions() -> list[str]:
             if len(text.split()) >= 2:
                 seen.setdefault(f"What about {text}?", None)
     return list(seen)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Connection:

@@ -1,4 +1,5 @@
-"""Test helpers: contract tests for VectorStore implementations, and a server-sent-events parser.
+"""Test helpers: contract tests for VectorStore implementations, a server-sent-events parser, and
+what tests and benchmarks need to run real servers (free ports, waiting until one answers).
 
 A store's test module subclasses ``VectorStoreContract`` and supplies one async fixture, ``store``,
 that yields a started store. Requires pytest and pytest-asyncio (the ``dev`` extra).
@@ -8,9 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
+import subprocess
+import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -137,3 +143,27 @@ def parse_sse(lines: Iterable[str]) -> list[tuple[str, Any]]:
                 events.append((name, json.loads(data)))
             name = "message"
     return events
+
+
+def free_port() -> int:
+    """A loopback port that nothing listens on (until someone binds it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_ready(url: str, proc: subprocess.Popen[Any], timeout: float = 120, log: Path | None = None) -> None:
+    """Poll ``url`` until it answers 200; fails (with the end of ``log``) if ``proc`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tail = log.read_text(errors="replace")[-3000:] if log else ""
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.args!r} exited with {proc.returncode}: {tail}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} not ready after {timeout:g} s: {tail}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)

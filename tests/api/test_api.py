@@ -1,6 +1,5 @@
 """HTTP API: status codes and error bodies, with the in-package fakes (fake embedder, memory store)."""
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,12 +8,7 @@ from fastapi.testclient import TestClient
 
 from ragserve.server.app import create_app
 from ragserve.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from ragserve.testing import free_port
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ made to return garbage on demand; tests/integration/test_llama_cpp.py runs again
 
 import asyncio
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from fastapi.testclient import TestClient
 from ragserve.answer.prompts import SYSTEM
 from ragserve.server.app import create_app
 from ragserve.settings import Settings
-from ragserve.testing import parse_sse
+from ragserve.testing import free_port, parse_sse
 
 QUESTION = "Where do training jobs write model artifacts?"
 
@@ -73,12 +72,6 @@ def stub_llm(behaviour: Behaviour) -> FastAPI:
     return app
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # nothing listens once the socket is closed
-
-
 @pytest.fixture(scope="module")
 def stub(serve_app: type) -> Iterator[tuple[str, Behaviour]]:
     behaviour = Behaviour()
@@ -123,7 +116,7 @@ def test_llm_answers_are_checked_and_usage_reported(tmp_path: Path, stub: tuple[
 
 
 def test_llm_down_is_503_and_sources_still_come_without_generation(tmp_path: Path) -> None:
-    with make(tmp_path, f"http://127.0.0.1:{closed_port()}/v1") as client:
+    with make(tmp_path, f"http://127.0.0.1:{free_port()}/v1") as client:
         e = error(client.post("/v1/query", json={"question": QUESTION}), 503)
         assert e["type"] == "BackendUnavailable" and "cannot reach the LLM" in e["message"] and "RAGSERVE_LLM__BASE_URL" in e["hint"]
         error(client.post("/v1/query", json={"question": QUESTION, "stream": True}), 503)  # before the stream starts
@@ -219,5 +212,5 @@ def test_context_window_is_asked_of_the_server_unless_set(tmp_path: Path, stub: 
         assert client.app.state.rag.generator.window == 4096  # type: ignore[attr-defined]  # vLLM-style max_model_len
     with make(tmp_path / "b", f"{url}/v1", context_window=2048) as client:
         assert client.app.state.rag.generator.window == 2048  # type: ignore[attr-defined]
-    with make(tmp_path / "c", f"http://127.0.0.1:{closed_port()}/v1") as client:
+    with make(tmp_path / "c", f"http://127.0.0.1:{free_port()}/v1") as client:
         assert client.app.state.rag.generator.window == 8192  # type: ignore[attr-defined]  # unreachable at start: the default

@@ -8,9 +8,9 @@ import os
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import openai
@@ -18,7 +18,7 @@ import pytest
 
 from ragserve.server.app import create_app
 from ragserve.settings import Settings
-from ragserve.testing import parse_sse
+from ragserve.testing import free_port, parse_sse, wait_until_ready
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,12 +27,16 @@ QUESTION = "How is data at rest encrypted in SageMaker?"
 RESPONSE_KEYS = {"answer", "mode", "question", "citations", "invalid_citations", "sources", "usage", "timings"}
 
 
-def free_port() -> int:
-    import socket
+class Llama(NamedTuple):
+    """The running llama.cpp server."""
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def requests(self) -> int:
+        """Chat completions it has answered so far (from its access log)."""
+        return self.log.read_text(errors="replace").count("POST /v1/chat/completions")
 
 
 def gguf() -> Path:
@@ -42,7 +46,7 @@ def gguf() -> Path:
 
 
 @pytest.fixture(scope="module")
-def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Llama]:
     if not LLM_PYTHON.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{LLM_PYTHON} is missing: `make test` should have run `make llm-server`")
@@ -52,19 +56,12 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subpr
     log = log_path.open("w+")  # noqa: SIM115 - kept open for the server's lifetime
     cmd = [str(LLM_PYTHON), "-m", "llama_cpp.server", "--model", str(gguf()), "--model_alias", "smollm2"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1"]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    # unbuffered, so its access log can be read while it runs
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, f"llama.cpp server exited: {log_path.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"llama.cpp server not ready: {log_path.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        yield url, proc
+        wait_until_ready(f"{url}/models", proc, timeout=120, log=log_path)
+        yield Llama(url, proc, log_path)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -97,11 +94,9 @@ def docs(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ragserve(
-    tmp_path_factory: pytest.TempPathFactory, serve_app: type, llama: tuple[str, subprocess.Popen[bytes]], docs: Path
-) -> Iterator[str]:
+def ragserve(tmp_path_factory: pytest.TempPathFactory, serve_app: type, llama: Llama, docs: Path) -> Iterator[str]:
     root = tmp_path_factory.mktemp("rs")
-    with serve_app(create_app(settings_for(root, llama[0]), docs=docs)) as url:
+    with serve_app(create_app(settings_for(root, llama.url), docs=docs)) as url:
         yield url
 
 
@@ -162,7 +157,8 @@ def test_injected_instructions_do_not_change_the_response_format(ragserve: str) 
     check_markers(body["answer"], body["citations"], len(body["sources"]))
 
 
-def test_follow_up_is_condensed_by_the_llm(ragserve: str) -> None:
+def test_follow_up_is_condensed_by_the_llm(ragserve: str, llama: Llama) -> None:
+    before = llama.requests()
     messages = [
         {"role": "user", "content": QUESTION},
         {"role": "assistant", "content": "With AWS KMS keys [1]."},
@@ -170,15 +166,14 @@ def test_follow_up_is_condensed_by_the_llm(ragserve: str) -> None:
     ]
     body = httpx.post(f"{ragserve}/v1/query", json={"messages": messages}, timeout=120).json()
     assert body["mode"] == "llm" and body["question"] and "condense_ms" in body["timings"]
+    assert llama.requests() - before == 2  # one call rewrote the follow-up, one wrote the answer
     assert body["usage"]["prompt_tokens"] > 100
 
 
-def test_plain_completion_api_with_a_template_file(
-    tmp_path: Path, serve_app: type, llama: tuple[str, subprocess.Popen[bytes]], docs: Path
-) -> None:
+def test_plain_completion_api_with_a_template_file(tmp_path: Path, serve_app: type, llama: Llama, docs: Path) -> None:
     prompt_file = tmp_path / "prompt.toml"
     prompt_file.write_text('completion = "Sources:\\n{context}\\n\\nQ: {question}\\nA (cite [n]):"\n')
-    app = create_app(settings_for(tmp_path, llama[0], api="completions", prompt_file=str(prompt_file)), docs=docs)
+    app = create_app(settings_for(tmp_path, llama.url, api="completions", prompt_file=str(prompt_file)), docs=docs)
     with serve_app(app) as url:
         body = httpx.post(f"{url}/v1/query", json={"question": QUESTION, "include_prompt": True}, timeout=120).json()
         assert isinstance(body["prompt"], str) and body["prompt"].startswith('Sources:\n<source id="1"')
@@ -190,15 +185,15 @@ def test_plain_completion_api_with_a_template_file(
         assert "".join(d["text"] for n, d in events if n == "delta") == events[-1][1]["answer"]
 
 
-def test_slow_llm_times_out_with_504(tmp_path: Path, serve_app: type, llama: tuple[str, subprocess.Popen[bytes]], docs: Path) -> None:
-    app = create_app(settings_for(tmp_path, llama[0], timeout=0.01, max_retries=0), docs=docs)
+def test_slow_llm_times_out_with_504(tmp_path: Path, serve_app: type, llama: Llama, docs: Path) -> None:
+    app = create_app(settings_for(tmp_path, llama.url, timeout=0.01, max_retries=0), docs=docs)
     with serve_app(app) as url:
         r = httpx.post(f"{url}/v1/query", json={"question": QUESTION}, timeout=120)
         assert r.status_code == 504 and "RAGSERVE_LLM__TIMEOUT" in r.json()["error"]["hint"]
 
 
-def test_llm_down_is_503_and_retrieval_still_works(ragserve: str, llama: tuple[str, subprocess.Popen[bytes]]) -> None:
-    proc = llama[1]
+def test_llm_down_is_503_and_retrieval_still_works(ragserve: str, llama: Llama) -> None:
+    proc = llama.proc
     proc.send_signal(signal.SIGTERM)  # last test of the module: the server goes away
     proc.wait(timeout=30)
     r = httpx.post(f"{ragserve}/v1/query", json={"question": QUESTION}, timeout=60)
