@@ -119,9 +119,11 @@ class LLMGenerator:
         """
         budget = self.window - self.max_tokens(sampling)
         turns = list(history)
-        while turns and self.count(prompt_text(self.prompt(question, [], turns))) > budget // 2:
+        base = self.count(prompt_text(self.prompt(question, [], turns)))
+        while turns and base > budget // 2:
             turns = turns[1:]
-        if self.count(prompt_text(self.prompt(question, [], turns))) >= budget:
+            base = self.count(prompt_text(self.prompt(question, [], turns)))
+        if base >= budget:
             room = f"the context window ({self.window} tokens, {self.max_tokens(sampling)} kept for the answer)"
             if self.count(prompt_text(self.prompt("", [], []))) < budget // 2:
                 raise InvalidInput(f"the question is too long for {room}", hint="ask a shorter question")

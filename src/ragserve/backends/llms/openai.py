@@ -171,37 +171,39 @@ class OpenAIChat:
         delay = self.settings.retry_backoff
         for attempt in range(self.settings.max_retries + 1):
             last = attempt == self.settings.max_retries
+            retry_after: str | None = None
             try:
                 response = await self._client.send(self._client.build_request("POST", path, json=body), stream=stream)
             except httpx.TimeoutException as exc:
-                if isinstance(exc, httpx.ConnectTimeout) and not last:
-                    await self._backoff(delay, None)
-                    delay *= 2
-                    continue
-                raise BackendTimeout(
-                    f"the LLM at {url} did not answer within {self.settings.timeout:g} s",
-                    hint="raise RAGSERVE_LLM__TIMEOUT or check the LLM server's load",
-                ) from exc
+                if not isinstance(exc, httpx.ConnectTimeout):  # it answers, slowly: asking again only adds load
+                    raise BackendTimeout(
+                        f"the LLM at {url} did not answer within {self.settings.timeout:g} s",
+                        hint="raise RAGSERVE_LLM__TIMEOUT or check the LLM server's load",
+                    ) from exc
+                if last:
+                    raise self._unreachable(url, exc) from exc
             except httpx.TransportError as exc:
-                if not last:
-                    await self._backoff(delay, None)
-                    delay *= 2
-                    continue
-                raise BackendUnavailable(
-                    f"cannot reach the LLM at {url}: {exc or type(exc).__name__}",
-                    hint="start the LLM server or fix RAGSERVE_LLM__BASE_URL (unset it for offline extractive answers)",
-                ) from exc
-            if response.status_code < 400:
-                return response
-            await response.aread()
-            await response.aclose()
-            if response.status_code in RETRY_STATUS and not last:
+                if last:
+                    raise self._unreachable(url, exc) from exc
+            else:
+                if response.status_code < 400:
+                    return response
+                await response.aread()
+                await response.aclose()
+                if response.status_code not in RETRY_STATUS or last:
+                    raise self._status_error(url, response)
+                retry_after = response.headers.get("retry-after")
                 log.info("LLM answered %s; retrying (%d/%d)", response.status_code, attempt + 1, self.settings.max_retries)
-                await self._backoff(delay, response.headers.get("retry-after"))
-                delay *= 2
-                continue
-            raise self._status_error(url, response)
+            await self._backoff(delay, retry_after)
+            delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    @staticmethod
+    def _unreachable(url: str, exc: Exception) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"cannot reach the LLM at {url}: {exc or type(exc).__name__}",
+            hint="start the LLM server or fix RAGSERVE_LLM__BASE_URL (unset it for offline extractive answers)",
+        )
 
     @staticmethod
     async def _backoff(delay: float, retry_after: str | None) -> None:
